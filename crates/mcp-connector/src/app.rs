@@ -1,0 +1,176 @@
+//! Application state, the router and the server loop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::routing::{any, get};
+use mcp_connector_security::Sealer;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::catalog::Catalog;
+use crate::config::{Config, Demo};
+use crate::http::edge::{self, EdgePolicy};
+use crate::http::health;
+use crate::http::rejection::EdgeError;
+use crate::mcp::handler::Shared;
+use crate::mcp::transport::{self, Endpoint, EndpointOptions};
+use crate::store::sessions::DbSessionStore;
+use crate::store::{Db, DbOptions, StoreError};
+
+/// Name of the server secret that seals cursors.
+const CURSOR_SECRET: &str = "cursor-seal-v1";
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("tool registration: {0}")]
+    Tools(#[from] crate::catalog::tools::RegisterError),
+}
+
+/// Everything the server shares between requests. Cloning is cheap.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub mcp: Shared,
+    /// Cancelled after shutdown has drained in-flight calls; ends rmcp streams.
+    pub transport_shutdown: CancellationToken,
+    /// Cancelled when shutdown begins; ends idle streams at once.
+    pub shutdown_begun: CancellationToken,
+}
+
+impl AppState {
+    /// Connect and migrate the database and build the catalog `config` names.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let db = Db::connect(
+            &config.database_url,
+            &DbOptions {
+                max_connections: config.max_connections,
+                ..DbOptions::default()
+            },
+        )
+        .await?;
+        db.migrate().await?;
+        let sealer = Sealer::new(&db.server_secret(CURSOR_SECRET).await?);
+        let catalog: Arc<dyn Catalog> = match config.demo {
+            Demo::Company => Arc::new(crate::demo::company::Company::new(db.clone(), sealer.clone())?),
+            Demo::Conformance => Arc::new(crate::demo::conformance::Conformance::new()?),
+        };
+        Ok(Self {
+            mcp: Shared {
+                catalog,
+                sealer,
+                tool_timeout: config.tool_timeout,
+                in_flight: TaskTracker::new(),
+            },
+            config: Arc::new(config),
+            db,
+            transport_shutdown: CancellationToken::new(),
+            shutdown_begun: CancellationToken::new(),
+        })
+    }
+}
+
+/// The HTTP router. Pure: builds routes and layers from `state`, binds nothing.
+pub fn router(state: AppState) -> Router {
+    let c = &state.config;
+    let endpoint = Endpoint::new(
+        state.mcp.clone(),
+        EndpointOptions {
+            sessions: c.sessions,
+            max_body_bytes: c.max_body_bytes,
+            sse_keep_alive: c.sse_keep_alive,
+            session_store: c
+                .sessions
+                .then(|| Arc::new(DbSessionStore::new(state.db.clone())) as _),
+            transport_shutdown: state.transport_shutdown.clone(),
+            shutdown: state.shutdown_begun.clone(),
+        },
+    );
+    let policy = EdgePolicy {
+        allowed_hosts: c.allowed_hosts.clone().into(),
+        allowed_origins: c.allowed_origins.clone().into(),
+        max_body_bytes: c.max_body_bytes,
+    };
+    let request_timeout = c.request_timeout;
+
+    let mcp = Router::new()
+        .route("/mcp", any(transport::handle))
+        .with_state(endpoint);
+    let probes = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .with_state(state.db.clone());
+
+    mcp.merge(probes)
+        .layer(axum::middleware::from_fn(move |req: Request, next: axum::middleware::Next| async move {
+            // Bounds the time until a response starts. Streams that have
+            // started are bounded by the tool timeout and their keep-alives.
+            match tokio::time::timeout(request_timeout, next.run(req)).await {
+                Ok(res) => res,
+                Err(_) => axum::response::IntoResponse::into_response(EdgeError::Timeout),
+            }
+        }))
+        .layer(axum::middleware::from_fn_with_state(policy, edge::enforce))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                // Method, path and request id only: never headers, query or body.
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Serve `state` on `listener` until `shutdown` is cancelled, then stop
+/// accepting, let in-flight calls finish (up to the configured grace period),
+/// close the streams and return.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let grace = state.config.shutdown_grace;
+    let drain = {
+        let state = state.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            state.shutdown_begun.cancel();
+            drain_in_flight(&state.mcp.in_flight, grace).await;
+            state.transport_shutdown.cancel();
+        })
+    };
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await;
+    drain.abort();
+    state.transport_shutdown.cancel();
+    state.db.close().await;
+    result
+}
+
+/// Wait until every tracked request has finished, or `grace` has passed.
+async fn drain_in_flight(tracker: &TaskTracker, grace: Duration) {
+    tracker.close();
+    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        tracing::warn!(remaining = tracker.len(), "shutdown grace period over; closing streams with calls in flight");
+    }
+    // The last responses are written after their handlers return.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+}

@@ -1,0 +1,112 @@
+//! The command line: operator verbs. `anyhow` lives here and nowhere else.
+
+mod check_config;
+mod migrate;
+mod serve;
+mod tools;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, Demo, LogFormat, Overrides};
+
+/// A Claude custom remote connector: MCP over Streamable HTTP, backed by a real database.
+#[derive(Debug, Parser)]
+#[command(name = "mcp-connector", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the connector (the Company Tools demo by default) on http://127.0.0.1:8000/mcp.
+    Serve(ConfigArgs),
+    /// Validate a configuration exactly as `serve` would, without starting.
+    CheckConfig(ConfigArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate(ConfigArgs),
+    /// Inspect the tools the connector serves.
+    Tools {
+        #[command(subcommand)]
+        command: ToolsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ToolsCommand {
+    /// Print the tool definitions (as `tools/list` returns them) as JSON.
+    List(ConfigArgs),
+}
+
+/// Options shared by every verb that reads the configuration. Each can also
+/// be set by the environment variable shown, and in the config file.
+#[derive(Debug, Clone, Args)]
+struct ConfigArgs {
+    /// TOML config file.
+    #[arg(long, short = 'c', env = "MCP_CONNECTOR_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8000].
+    #[arg(long, env = "MCP_CONNECTOR_LISTEN")]
+    listen: Option<String>,
+    /// External URL clients use behind a TLS proxy, e.g. https://tools.example.com.
+    #[arg(long, env = "MCP_CONNECTOR_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// sqlite://PATH or postgres://USER@HOST/DB [default: sqlite://mcp-connector.db].
+    #[arg(long, env = "MCP_CONNECTOR_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Stateful sessions (Mcp-Session-Id, resumable streams) instead of stateless requests.
+    #[arg(long, env = "MCP_CONNECTOR_SESSIONS", num_args = 0..=1, default_missing_value = "true")]
+    sessions: Option<bool>,
+    /// Tool set to serve [default: company].
+    #[arg(long, value_enum, env = "MCP_CONNECTOR_DEMO")]
+    demo: Option<Demo>,
+    /// Extra Host header value to accept (repeatable).
+    #[arg(long = "allowed-host", env = "MCP_CONNECTOR_ALLOWED_HOSTS", value_delimiter = ',')]
+    allowed_hosts: Vec<String>,
+    /// Log format [default: text].
+    #[arg(long, value_enum, env = "MCP_CONNECTOR_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
+}
+
+impl ConfigArgs {
+    fn load(&self) -> Result<Config, crate::config::ConfigError> {
+        Config::load(
+            self.config.as_deref(),
+            &Overrides {
+                listen: self.listen.clone(),
+                public_url: self.public_url.clone(),
+                database_url: self.database_url.clone(),
+                sessions: self.sessions,
+                demo: self.demo,
+                allowed_hosts: self.allowed_hosts.clone(),
+                log_format: self.log_format,
+            },
+        )
+    }
+}
+
+/// Parse the command line and run the verb. Errors are printed with their
+/// context chain; the exit code is 1 for failures and 2 for usage errors.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(&args),
+        Command::CheckConfig(args) => check_config::run(&args),
+        Command::Migrate(args) => migrate::run(&args),
+        Command::Tools { command: ToolsCommand::List(args) } => tools::list(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}

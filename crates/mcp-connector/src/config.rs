@@ -1,0 +1,318 @@
+//! Configuration: a TOML file, environment variables and flags, validated into
+//! one [`Config`] at load time.
+//!
+//! Precedence is flag > environment > file > default (clap merges the first
+//! two into [`Overrides`]). `serve` and `check-config` both call
+//! [`Config::load`], so a config that checks is a config that starts.
+
+pub mod file;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use url::Url;
+
+use self::file::FileConfig;
+
+/// Default database: a file in the working directory, created on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://mcp-connector.db";
+/// The seed guide's address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
+
+/// A configuration error. Every variant names the offending key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+impl ConfigError {
+    fn invalid(key: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            key,
+            message: message.into(),
+        }
+    }
+}
+
+/// The tool set `serve` exposes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Demo {
+    /// The seed guide's Company Tools, on the database.
+    Company,
+    /// The fixtures the official MCP conformance suite expects.
+    Conformance,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Values given as flags or environment variables; `None` means "not given".
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+    pub database_url: Option<String>,
+    pub sessions: Option<bool>,
+    pub demo: Option<Demo>,
+    pub allowed_hosts: Vec<String>,
+    pub log_format: Option<LogFormat>,
+}
+
+/// The validated runtime configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// External origin (`scheme://host[:port]`, no path), if behind a proxy.
+    pub public_origin: Option<Url>,
+    /// `Host` header values accepted (lower case, with or without port).
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins accepted besides loopback ones (`scheme://host[:port]`).
+    pub allowed_origins: Vec<String>,
+    pub sessions: bool,
+    pub demo: Demo,
+    pub database_url: String,
+    pub max_connections: u32,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub tool_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub sse_keep_alive: Duration,
+    pub log_format: LogFormat,
+}
+
+impl Default for Config {
+    /// Secure defaults: loopback only, stateless, 1 MiB bodies, bounded times.
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8000))),
+            public_origin: None,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            sessions: false,
+            demo: Demo::Company,
+            database_url: DEFAULT_DATABASE_URL.to_owned(),
+            max_connections: 8,
+            max_body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(120),
+            // Claude gives a tool call 300 s; answer well before it gives up.
+            tool_timeout: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(30),
+            sse_keep_alive: Duration::from_secs(15),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl Config {
+    /// Read `path` (if any), apply `overrides`, validate.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let file = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                Self::parse_file(&text).map_err(|message| ConfigError::Parse {
+                    path: path.display().to_string(),
+                    message,
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        Self::from_parts(file, overrides)
+    }
+
+    /// Parse TOML text into the file types. The error message carries the key
+    /// path and the line (from the toml crate's span-aware errors).
+    pub fn parse_file(text: &str) -> Result<FileConfig, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+    }
+
+    /// Validate a parsed file plus overrides into a runtime config.
+    pub fn from_parts(file: FileConfig, o: &Overrides) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let s = file.server;
+
+        let listen_text = o.listen.clone().or(s.listen);
+        let listen = match listen_text {
+            Some(text) => text.parse().map_err(|_| {
+                ConfigError::invalid(
+                    "server.listen",
+                    format!("`{text}` is not a socket address like 127.0.0.1:8000"),
+                )
+            })?,
+            None => d.listen,
+        };
+
+        let public_origin = match o.public_url.clone().or(s.public_url) {
+            Some(text) => Some(parse_public_url(&text)?),
+            None => None,
+        };
+
+        let mut allowed_hosts = s.allowed_hosts.unwrap_or_default();
+        allowed_hosts.extend(o.allowed_hosts.iter().cloned());
+        for h in &mut allowed_hosts {
+            *h = h.trim().to_ascii_lowercase();
+            if h.is_empty() || h.contains('/') || h.contains(char::is_whitespace) {
+                return Err(ConfigError::invalid(
+                    "server.allowed_hosts",
+                    format!("`{h}` is not a host name or host:port"),
+                ));
+            }
+        }
+        if let Some(origin) = &public_origin {
+            if let Some(host) = origin.host_str() {
+                allowed_hosts.push(host.to_ascii_lowercase());
+            }
+        }
+
+        let mut allowed_origins = Vec::new();
+        for text in s.allowed_origins.unwrap_or_default() {
+            let url = Url::parse(&text).map_err(|_| {
+                ConfigError::invalid(
+                    "server.allowed_origins",
+                    format!("`{text}` is not an origin like https://app.example.com"),
+                )
+            })?;
+            allowed_origins.push(url.origin().ascii_serialization());
+        }
+        if let Some(origin) = &public_origin {
+            allowed_origins.push(origin.origin().ascii_serialization());
+        }
+
+        let demo = match (o.demo, s.demo.as_deref()) {
+            (Some(demo), _) => demo,
+            (None, None) => d.demo,
+            (None, Some("company")) => Demo::Company,
+            (None, Some("conformance")) => Demo::Conformance,
+            (None, Some(other)) => {
+                return Err(ConfigError::invalid(
+                    "server.demo",
+                    format!("`{other}` is not one of: company, conformance"),
+                ));
+            }
+        };
+
+        let log_format = match (o.log_format, file.log.format.as_deref()) {
+            (Some(f), _) => f,
+            (None, None) => d.log_format,
+            (None, Some("text")) => LogFormat::Text,
+            (None, Some("json")) => LogFormat::Json,
+            (None, Some(other)) => {
+                return Err(ConfigError::invalid(
+                    "log.format",
+                    format!("`{other}` is not one of: text, json"),
+                ));
+            }
+        };
+
+        let database_url = o
+            .database_url
+            .clone()
+            .or(file.database.url)
+            .unwrap_or(d.database_url);
+        crate::store::Backend::of_url(&database_url).map_err(|_| {
+            ConfigError::invalid(
+                "database.url",
+                "expected sqlite://PATH or postgres://USER@HOST/DB",
+            )
+        })?;
+        let max_connections = positive(
+            "database.max_connections",
+            file.database.max_connections,
+            d.max_connections,
+        )?;
+
+        let max_body_bytes = s.max_body_bytes.unwrap_or(d.max_body_bytes);
+        if !(1024..=64 * 1024 * 1024).contains(&max_body_bytes) {
+            return Err(ConfigError::invalid(
+                "server.max_body_bytes",
+                "must be between 1024 and 67108864",
+            ));
+        }
+
+        Ok(Self {
+            listen,
+            public_origin,
+            allowed_hosts,
+            allowed_origins,
+            sessions: o.sessions.or(s.sessions).unwrap_or(d.sessions),
+            demo,
+            database_url,
+            max_connections,
+            max_body_bytes,
+            request_timeout: secs("server.request_timeout_secs", s.request_timeout_secs, d.request_timeout)?,
+            tool_timeout: secs("server.tool_timeout_secs", s.tool_timeout_secs, d.tool_timeout)?,
+            shutdown_grace: secs("server.shutdown_grace_secs", s.shutdown_grace_secs, d.shutdown_grace)?,
+            sse_keep_alive: secs("server.sse_keep_alive_secs", s.sse_keep_alive_secs, d.sse_keep_alive)?,
+            log_format,
+        })
+    }
+
+    /// The MCP endpoint URL clients should use, for messages to the operator.
+    pub fn mcp_url(&self) -> String {
+        match &self.public_origin {
+            Some(origin) => format!("{}/mcp", origin.origin().ascii_serialization()),
+            None => format!("http://{}/mcp", self.listen),
+        }
+    }
+}
+
+fn positive(key: &'static str, value: Option<u32>, default: u32) -> Result<u32, ConfigError> {
+    match value {
+        Some(0) => Err(ConfigError::invalid(key, "must be at least 1")),
+        Some(v) => Ok(v),
+        None => Ok(default),
+    }
+}
+
+fn secs(key: &'static str, value: Option<u64>, default: Duration) -> Result<Duration, ConfigError> {
+    match value {
+        Some(0) => Err(ConfigError::invalid(key, "must be at least 1 second")),
+        Some(v) if v > 24 * 3600 => Err(ConfigError::invalid(key, "must be at most 86400 seconds")),
+        Some(v) => Ok(Duration::from_secs(v)),
+        None => Ok(default),
+    }
+}
+
+/// `--public-url` is the external origin. `https://host/mcp` is accepted too,
+/// because that is what users paste into Claude; any other path is refused,
+/// since the authorization endpoints live at the root of the origin.
+fn parse_public_url(text: &str) -> Result<Url, ConfigError> {
+    const KEY: &str = "server.public_url";
+    let url = Url::parse(text)
+        .map_err(|_| ConfigError::invalid(KEY, format!("`{text}` is not an absolute URL")))?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(ConfigError::invalid(KEY, "scheme must be https (or http for local testing)"));
+    }
+    if url.host_str().is_none() {
+        return Err(ConfigError::invalid(KEY, "must name a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::invalid(KEY, "must not carry credentials, a query or a fragment"));
+    }
+    if !matches!(url.path(), "" | "/" | "/mcp" | "/mcp/") {
+        return Err(ConfigError::invalid(
+            KEY,
+            "must be the origin (https://host) or the endpoint (https://host/mcp); the connector serves at the root",
+        ));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

@@ -1,0 +1,63 @@
+//! The TOML file format. Every table denies unknown keys so that a typo is an
+//! error naming the key, not a silently ignored setting. Every field is
+//! optional here: defaults live in the validated [`super::Config`].
+
+use serde::Deserialize;
+
+/// The whole config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default)]
+    pub database: DatabaseSection,
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+/// `[server]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Socket address to listen on, e.g. `127.0.0.1:8000`.
+    pub listen: Option<String>,
+    /// The external origin clients use, e.g. `https://tools.example.com`.
+    pub public_url: Option<String>,
+    /// Extra `Host` values to accept (names or `name:port`).
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Extra browser origins to accept, e.g. `https://inspector.example.com`.
+    pub allowed_origins: Option<Vec<String>>,
+    /// Stateful MCP sessions (`Mcp-Session-Id`) instead of stateless requests.
+    pub sessions: Option<bool>,
+    /// Which tool set to serve: `company` or `conformance`.
+    pub demo: Option<String>,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: Option<usize>,
+    /// Time limit for one request until its response starts, in seconds.
+    pub request_timeout_secs: Option<u64>,
+    /// Time limit for one tool call, in seconds.
+    pub tool_timeout_secs: Option<u64>,
+    /// How long shutdown waits for in-flight calls, in seconds.
+    pub shutdown_grace_secs: Option<u64>,
+    /// Interval of SSE keep-alive comments, in seconds.
+    pub sse_keep_alive_secs: Option<u64>,
+}
+
+/// `[database]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    /// `sqlite://PATH` or `postgres://…`.
+    pub url: Option<String>,
+    /// Connections per pool.
+    pub max_connections: Option<u32>,
+}
+
+/// `[log]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// `text` or `json`.
+    pub format: Option<String>,
+}

@@ -1,0 +1,65 @@
+use super::*;
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    let file = Config::parse_file(text).map_err(|message| ConfigError::Parse {
+        path: "test.toml".into(),
+        message,
+    })?;
+    Config::from_parts(file, &Overrides::default())
+}
+
+#[test]
+fn defaults_are_loopback_stateless_sqlite() {
+    let c = load("").expect("empty config is valid");
+    assert_eq!(c.listen.to_string(), "127.0.0.1:8000");
+    assert!(!c.sessions);
+    assert_eq!(c.demo, Demo::Company);
+    assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+    assert_eq!(c.mcp_url(), "http://127.0.0.1:8000/mcp");
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let err = load("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n").unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("lisen"), "{msg}");
+}
+
+#[test]
+fn bad_values_name_their_key() {
+    for (text, key) in [
+        ("[server]\nlisten = \"nope\"", "server.listen"),
+        ("[server]\npublic_url = \"ftp://x\"", "server.public_url"),
+        ("[server]\npublic_url = \"https://x.example/tools\"", "server.public_url"),
+        ("[server]\ndemo = \"other\"", "server.demo"),
+        ("[database]\nurl = \"mysql://x\"", "database.url"),
+        ("[database]\nmax_connections = 0", "database.max_connections"),
+        ("[server]\nmax_body_bytes = 1", "server.max_body_bytes"),
+        ("[server]\ntool_timeout_secs = 0", "server.tool_timeout_secs"),
+        ("[log]\nformat = \"xml\"", "log.format"),
+    ] {
+        let msg = load(text).unwrap_err().to_string();
+        assert!(msg.starts_with(key), "{text}: {msg}");
+    }
+}
+
+#[test]
+fn public_url_adds_host_and_origin() {
+    let c = load("[server]\npublic_url = \"https://Tools.Example.com/mcp\"").expect("valid");
+    assert!(c.allowed_hosts.iter().any(|h| h == "tools.example.com"));
+    assert!(c.allowed_origins.iter().any(|o| o == "https://tools.example.com"));
+    assert_eq!(c.mcp_url(), "https://tools.example.com/mcp");
+}
+
+#[test]
+fn flags_override_file() {
+    let file = Config::parse_file("[server]\nlisten = \"127.0.0.1:1\"\nsessions = false").expect("parses");
+    let o = Overrides {
+        listen: Some("127.0.0.1:2".into()),
+        sessions: Some(true),
+        ..Overrides::default()
+    };
+    let c = Config::from_parts(file, &o).expect("valid");
+    assert_eq!(c.listen.port(), 2);
+    assert!(c.sessions);
+}

@@ -1,0 +1,28 @@
+//! mcp-connector: a Claude custom remote connector.
+//!
+//! An MCP server over Streamable HTTP that puts a company's database in front
+//! of Claude. This crate is the whole server as a library; `main.rs` only
+//! calls [`cli::run`].
+//!
+//! # Layout
+//! * [`cli`]: operator verbs (`serve`, `check-config`, `migrate`, `tools`).
+//! * [`config`]: file, environment and flags, validated into [`config::Config`].
+//! * [`app`]: [`AppState`], [`router`] and [`serve`].
+//! * [`http`]: the edge: Host/Origin checks, body limit, probes, idle streams.
+//! * [`mcp`]: the `/mcp` endpoint on rmcp and the protocol handler.
+//! * [`catalog`]: what a connector serves (tools, resources, prompts).
+//! * [`demo`]: the Company Tools demo and the conformance fixtures.
+//! * [`store`]: SQLite and PostgreSQL, with parallel migrations.
+//! * [`telemetry`]: structured logging.
+
+pub mod app;
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod mcp;
+pub mod store;
+pub mod telemetry;
+
+pub use app::{AppState, router, serve};

@@ -1,0 +1,18 @@
+//! MCP over Streamable HTTP.
+//!
+//! * [`handler`]: the rmcp `ServerHandler` that serves a [`crate::catalog::Catalog`].
+//! * [`transport`]: the `/mcp` endpoint: rmcp's Streamable HTTP service for
+//!   both protocol eras, plus the held-open GET stream of stateless mode and
+//!   the `Accept` leniency real clients need.
+//! * [`pagination`]: sealed list cursors.
+//!
+//! Design notes are in `README.md` beside this file.
+
+pub mod handler;
+pub mod pagination;
+pub mod transport;
+
+/// The `_meta` key that marks a 2026-07-28 (stateless, per-request) request.
+pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+/// The `_meta` key carrying a 2026-07-28 client's log threshold.
+pub const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";

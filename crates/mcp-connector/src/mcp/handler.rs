@@ -1,0 +1,326 @@
+//! The rmcp `ServerHandler` that serves a [`Catalog`].
+//!
+//! One handler instance exists per stateful session, or per request in
+//! stateless mode; everything shared lives behind [`Shared`]'s `Arc`s.
+
+// Logging is deprecated by the 2026-07-28 revision (SEP-2577) but is part of
+// every older revision we serve, so we keep implementing it.
+#![allow(deprecated)]
+
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mcp_connector_security::{Sealer, random_token};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams,
+    CompleteResult, ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation,
+    InitializeResult, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    ListToolsResult, LoggingLevel, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
+    ReadResourceResponse, ServerCapabilities, SetLevelRequestParams, SubscribeRequestParams,
+    UnsubscribeRequestParams,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use tokio_util::task::TaskTracker;
+
+use super::pagination::page;
+use crate::catalog::tools::{ToolCtx, ToolError};
+use crate::catalog::{Catalog, CatalogError};
+
+/// State shared by every handler instance.
+#[derive(Clone)]
+pub struct Shared {
+    pub catalog: Arc<dyn Catalog>,
+    pub sealer: Sealer,
+    pub tool_timeout: Duration,
+    /// Tracks in-flight requests so that shutdown can wait for them.
+    pub in_flight: TaskTracker,
+}
+
+/// Serves one session (or one stateless request).
+#[derive(Clone)]
+pub struct ConnectorHandler {
+    shared: Shared,
+    /// `logging/setLevel` of this session; `None` until the client sets one.
+    log_level: Arc<Mutex<Option<LoggingLevel>>>,
+}
+
+impl ConnectorHandler {
+    pub fn new(shared: Shared) -> Self {
+        Self {
+            shared,
+            log_level: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The log threshold of a request: the 2026-07-28 `_meta` level, or for
+    /// older revisions the session's `logging/setLevel` (debug until set).
+    fn log_threshold(&self, ctx: &RequestContext<RoleServer>) -> Option<LoggingLevel> {
+        if is_modern(ctx) {
+            // 2026-07-28: no notifications/message unless the request asks.
+            ctx.meta.log_level()
+        } else {
+            let set = self.log_level.lock().map(|l| *l).unwrap_or(None);
+            Some(set.unwrap_or(LoggingLevel::Debug))
+        }
+    }
+}
+
+/// Whether a request uses the stateless 2026-07-28 revision (per-request `_meta`).
+fn is_modern(ctx: &RequestContext<RoleServer>) -> bool {
+    ctx.meta.protocol_version().is_some()
+}
+
+/// Log an internal failure under a fresh reference and return that reference,
+/// which is all the client gets to see.
+fn internal_reference(what: &str, err: &dyn std::error::Error) -> String {
+    let reference = random_token(6);
+    tracing::error!(error_ref = %reference, error = %err, "{what} failed");
+    reference
+}
+
+fn catalog_error(err: CatalogError, ctx: &RequestContext<RoleServer>) -> McpError {
+    match err {
+        CatalogError::ResourceNotFound(uri) => {
+            let data = Some(serde_json::json!({ "uri": uri }));
+            if is_modern(ctx) {
+                // 2026-07-28 folds resource-not-found into invalid params.
+                McpError::invalid_params("Resource not found", data)
+            } else {
+                McpError::resource_not_found("Resource not found", data)
+            }
+        }
+        CatalogError::UnknownPrompt(name) => {
+            McpError::invalid_params(format!("Unknown prompt: {name}"), None)
+        }
+        e @ CatalogError::InvalidArgument { .. } => McpError::invalid_params(e.to_string(), None),
+        CatalogError::UnknownReference => {
+            McpError::invalid_params("Unknown completion reference", None)
+        }
+        CatalogError::Internal(e) => {
+            let reference = internal_reference("catalog operation", &e);
+            McpError::internal_error(format!("Internal error (reference {reference})"), None)
+        }
+    }
+}
+
+/// The revisions we serve: Streamable HTTP only. 2024-11-05 used the
+/// deprecated HTTP+SSE transport, which this server does not offer.
+const SUPPORTED_VERSIONS: &[ProtocolVersion] = &[
+    ProtocolVersion::V_2025_03_26,
+    ProtocolVersion::V_2025_06_18,
+    ProtocolVersion::V_2025_11_25,
+    ProtocolVersion::V_2026_07_28,
+];
+
+impl ServerHandler for ConnectorHandler {
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        Cow::Borrowed(SUPPORTED_VERSIONS)
+    }
+
+    fn get_info(&self) -> InitializeResult {
+        let id = self.shared.catalog.identity();
+        let mut resources = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .enable_prompts()
+            .enable_completions()
+            .enable_logging();
+        if self.shared.catalog.supports_subscriptions() {
+            resources = resources.enable_resources_subscribe();
+        }
+        let mut implementation = Implementation::new(id.name, env!("CARGO_PKG_VERSION"));
+        implementation.title = Some(id.title.to_owned());
+        InitializeResult::new(resources.build())
+            .with_server_info(implementation)
+            .with_instructions(id.instructions)
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        if let Ok(mut level) = self.log_level.lock() {
+            *level = Some(request.level);
+        }
+        Ok(())
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let all: Vec<_> = self.shared.catalog.tools().definitions().cloned().collect();
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        let (tools, next) = page(&self.shared.sealer, "tools/list", &all, cursor)?;
+        let mut result = ListToolsResult::with_all_items(tools);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
+        self.shared.catalog.tools().get(name).map(|t| t.def.clone())
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let Some(tool) = self.shared.catalog.tools().get(&request.name) else {
+            return Err(McpError::invalid_params(
+                format!("Unknown tool: {}", request.name),
+                None,
+            ));
+        };
+        let _in_flight = self.shared.in_flight.token();
+        let started = Instant::now();
+        let cancelled = ctx.ct.clone();
+        let tool_ctx = ToolCtx {
+            log_level: self.log_threshold(&ctx),
+            request: ctx,
+        };
+        let call = tool.call(tool_ctx, request.arguments.unwrap_or_default());
+        let timeout = self.shared.tool_timeout;
+        let outcome = tokio::select! {
+            r = tokio::time::timeout(timeout, call) => r.unwrap_or(Err(ToolError::Timeout(timeout.as_secs()))),
+            () = cancelled.cancelled() => {
+                tracing::info!(tool = %request.name, "tool call cancelled by the client");
+                return Err(McpError::internal_error("request cancelled", None));
+            }
+        };
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let result = match outcome {
+            Ok(result) => {
+                tracing::info!(tool = %request.name, elapsed_ms, is_error = result.is_error.unwrap_or(false), "tool call");
+                result
+            }
+            Err(ToolError::Internal(e)) => {
+                let reference = internal_reference("tool call", &e);
+                tracing::info!(tool = %request.name, elapsed_ms, error_ref = %reference, "tool call failed");
+                CallToolResult::error(vec![ContentBlock::text(format!(
+                    "The tool failed because of an internal error (reference {reference}). Try again later."
+                ))])
+            }
+            Err(e) => {
+                tracing::info!(tool = %request.name, elapsed_ms, "tool call refused: {e}");
+                CallToolResult::error(vec![ContentBlock::text(e.to_string())])
+            }
+        };
+        Ok(result.into())
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let all = self
+            .shared
+            .catalog
+            .list_resources()
+            .await
+            .map_err(|e| catalog_error(e, &ctx))?;
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        let (items, next) = page(&self.shared.sealer, "resources/list", &all, cursor)?;
+        let mut result = ListResourcesResult::with_all_items(items);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        let all = self.shared.catalog.resource_templates();
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        let (items, next) = page(&self.shared.sealer, "resources/templates/list", &all, cursor)?;
+        let mut result = ListResourceTemplatesResult::with_all_items(items);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let _in_flight = self.shared.in_flight.token();
+        self.shared
+            .catalog
+            .read_resource(&request.uri)
+            .await
+            .map(Into::into)
+            .map_err(|e| catalog_error(e, &ctx))
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let all = self.shared.catalog.prompts();
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        let (items, next) = page(&self.shared.sealer, "prompts/list", &all, cursor)?;
+        let mut result = ListPromptsResult::with_all_items(items);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let _in_flight = self.shared.in_flight.token();
+        self.shared
+            .catalog
+            .get_prompt(request)
+            .await
+            .map(Into::into)
+            .map_err(|e| catalog_error(e, &ctx))
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        self.shared
+            .catalog
+            .complete(request)
+            .await
+            .map(CompleteResult::new)
+            .map_err(|e| catalog_error(e, &ctx))
+    }
+
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        _request: SubscribeRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        if self.shared.catalog.supports_subscriptions() {
+            Ok(())
+        } else {
+            Err(McpError::method_not_found::<rmcp::model::SubscribeRequestMethod>())
+        }
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        _request: UnsubscribeRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        if self.shared.catalog.supports_subscriptions() {
+            Ok(())
+        } else {
+            Err(McpError::method_not_found::<rmcp::model::UnsubscribeRequestMethod>())
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! The `/mcp` endpoint.
+//!
+//! rmcp's `StreamableHttpService` implements both protocol eras: the stateless
+//! 2026-07-28 revision (chosen per request by its `_meta`) and the
+//! `initialize`-based 2025-03-26 … 2025-11-25 revisions, stateless or with
+//! sessions. Around it this module adds what real clients need:
+//!
+//! * `Accept` leniency. rmcp answers 406 unless a POST lists both
+//!   `application/json` and `text/event-stream`; Anthropic's relay has been
+//!   seen sending only `text/event-stream`, and other clients `*/*`. We
+//!   normalise the header and route to a service whose response format the
+//!   client accepts (JSON when it allows JSON, SSE when it asked only for SSE).
+//! * The held-open GET stream in stateless mode (see [`crate::http::stream`]).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::response::{IntoResponse, Response};
+use rmcp::transport::streamable_http_server::session::SessionStore;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
+
+use super::handler::{ConnectorHandler, Shared};
+use crate::http::stream::idle_event_stream;
+
+type Service = StreamableHttpService<ConnectorHandler, LocalSessionManager>;
+
+/// Settings of the endpoint.
+#[derive(Clone)]
+pub struct EndpointOptions {
+    pub sessions: bool,
+    pub max_body_bytes: usize,
+    pub sse_keep_alive: Duration,
+    pub session_store: Option<Arc<dyn SessionStore>>,
+    /// Cancelling this ends every rmcp stream (after in-flight calls drained).
+    pub transport_shutdown: CancellationToken,
+    /// Cancelling this ends the idle stateless GET streams at once.
+    pub shutdown: CancellationToken,
+}
+
+/// The `/mcp` endpoint's state.
+#[derive(Clone)]
+pub struct Endpoint {
+    /// Prefers JSON responses (falls back to SSE when a call notifies).
+    json: Service,
+    /// Always answers with SSE.
+    sse: Service,
+    sessions: bool,
+    keep_alive: Duration,
+    shutdown: CancellationToken,
+}
+
+impl Endpoint {
+    pub fn new(shared: Shared, opts: EndpointOptions) -> Self {
+        let sessions = Arc::new(LocalSessionManager::default());
+        let make = |json_response: bool| {
+            let mut config = StreamableHttpServerConfig::default()
+                // Host and Origin are checked at our edge for every route,
+                // with the operator's public host; see crate::http::edge.
+                .disable_allowed_hosts()
+                .with_legacy_session_mode(opts.sessions)
+                .with_json_response(json_response && !opts.sessions)
+                .with_sse_keep_alive(Some(opts.sse_keep_alive))
+                .with_max_request_body_bytes(opts.max_body_bytes)
+                .with_cancellation_token(opts.transport_shutdown.clone());
+            config.session_store = opts.session_store.clone();
+            let shared = shared.clone();
+            StreamableHttpService::new(
+                move || Ok(ConnectorHandler::new(shared.clone())),
+                sessions.clone(),
+                config,
+            )
+        };
+        Self {
+            json: make(true),
+            sse: make(false),
+            sessions: opts.sessions,
+            keep_alive: opts.sse_keep_alive,
+            shutdown: opts.shutdown,
+        }
+    }
+}
+
+/// What a POST's `Accept` header allows.
+#[derive(Debug, PartialEq, Eq)]
+enum Accepts {
+    /// JSON is acceptable (explicitly, by wildcard, or no header at all).
+    Json,
+    /// Only an event stream is acceptable.
+    SseOnly,
+}
+
+fn classify_accept(value: Option<&HeaderValue>) -> Accepts {
+    let Some(text) = value.and_then(|v| v.to_str().ok()) else {
+        return Accepts::Json;
+    };
+    let mut sse = false;
+    for range in text.split(',') {
+        let media = range.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        match media.as_str() {
+            "application/json" | "application/*" | "*/*" | "" => return Accepts::Json,
+            "text/event-stream" => sse = true,
+            _ => {}
+        }
+    }
+    if sse { Accepts::SseOnly } else { Accepts::Json }
+}
+
+const BOTH: HeaderValue = HeaderValue::from_static("application/json, text/event-stream");
+
+/// `ANY /mcp`.
+pub async fn handle(State(ep): State<Endpoint>, mut req: Request) -> Response {
+    if req.method() == Method::GET && !ep.sessions {
+        return idle_event_stream(ep.keep_alive, ep.shutdown.clone());
+    }
+    let service = if req.method() == Method::POST {
+        let accepts = classify_accept(req.headers().get(header::ACCEPT));
+        req.headers_mut().insert(header::ACCEPT, BOTH);
+        match accepts {
+            Accepts::Json => ep.json,
+            Accepts::SseOnly => ep.sse,
+        }
+    } else {
+        ep.sse
+    };
+    let res: Result<_, Infallible> = service.oneshot(req).await;
+    match res {
+        Ok(res) => res.map(Body::new),
+        Err(never) => match never {},
+    }
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_classification() {
+        let v = |s: &'static str| HeaderValue::from_static(s);
+        assert_eq!(classify_accept(None), Accepts::Json);
+        assert_eq!(classify_accept(Some(&v("*/*"))), Accepts::Json);
+        assert_eq!(classify_accept(Some(&v("application/json"))), Accepts::Json);
+        assert_eq!(classify_accept(Some(&v("text/event-stream"))), Accepts::SseOnly);
+        assert_eq!(classify_accept(Some(&v("text/event-stream;q=1, application/json;q=0.5"))), Accepts::Json);
+        assert_eq!(classify_accept(Some(&v("text/html"))), Accepts::Json);
+    }
+}

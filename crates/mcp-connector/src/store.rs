@@ -1,0 +1,173 @@
+//! The database: embedded SQLite by default, PostgreSQL for several replicas.
+//!
+//! Each backend has two pools. Reads go to a pool whose connections are
+//! read-only at the database level (SQLite `mode=ro`-style `read_only`,
+//! PostgreSQL `default_transaction_read_only`), so a read tool cannot write even
+//! through a bug. Writes go to a separate pool; on SQLite that pool has a single
+//! connection, which serialises writers instead of failing with `SQLITE_BUSY`.
+//! Migrations are parallel trees in `migrations/{sqlite,postgres}`.
+
+pub mod company;
+pub mod secrets;
+pub mod sessions;
+
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+/// Errors of the storage subsystem. The messages name the operation, never
+/// the SQL or the data; callers log them with a correlation id.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL scheme (expected sqlite:// or postgres://)")]
+    UnsupportedUrl,
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored value is corrupt: {0}")]
+    Corrupt(&'static str),
+}
+
+/// Which backend a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names.
+    pub fn of_url(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            Err(StoreError::UnsupportedUrl)
+        }
+    }
+}
+
+/// Connection pools of one backend. Cheap to clone.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite { read: SqlitePool, write: SqlitePool },
+    Postgres { read: PgPool, write: PgPool },
+}
+
+/// Pool sizing and timeouts.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Db {
+    /// Open the pools for `url`, creating an SQLite file if it does not exist.
+    /// Does not migrate: call [`Db::migrate`].
+    pub async fn connect(url: &str, opts: &DbOptions) -> Result<Self, StoreError> {
+        match Backend::of_url(url)? {
+            Backend::Sqlite => {
+                let base = SqliteConnectOptions::from_str(url)
+                    .map_err(|e| StoreError::InvalidUrl(e.to_string()))?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // WAL + NORMAL is durable against application crashes and
+                    // only risks the last commits on power loss.
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(5))
+                    .foreign_keys(true);
+                let write = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(opts.acquire_timeout)
+                    .connect_with(base.clone())
+                    .await?;
+                let read = SqlitePoolOptions::new()
+                    .max_connections(opts.max_connections.max(1))
+                    .acquire_timeout(opts.acquire_timeout)
+                    .connect_with(base.read_only(true))
+                    .await?;
+                Ok(Self::Sqlite { read, write })
+            }
+            Backend::Postgres => {
+                let base = PgConnectOptions::from_str(url)
+                    .map_err(|e| StoreError::InvalidUrl(e.to_string()))?
+                    .application_name("mcp-connector");
+                let write = PgPoolOptions::new()
+                    .max_connections(opts.max_connections.max(1))
+                    .acquire_timeout(opts.acquire_timeout)
+                    .connect_lazy_with(base.clone());
+                let read = PgPoolOptions::new()
+                    .max_connections(opts.max_connections.max(1))
+                    .acquire_timeout(opts.acquire_timeout)
+                    .connect_lazy_with(
+                        base.options([("default_transaction_read_only", "on")]),
+                    );
+                Ok(Self::Postgres { read, write })
+            }
+        }
+    }
+
+    /// Apply pending migrations. Safe to run from several replicas at once:
+    /// sqlx takes an advisory lock on PostgreSQL, and SQLite has one writer.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite { write, .. } => sqlx::migrate!("migrations/sqlite").run(write).await?,
+            Self::Postgres { write, .. } => {
+                sqlx::migrate!("migrations/postgres").run(write).await?
+            }
+        }
+        Ok(())
+    }
+
+    /// Cheap liveness probe of the read path, for `/readyz`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite { read, .. } => {
+                sqlx::query("SELECT 1").execute(read).await?;
+            }
+            Self::Postgres { read, .. } => {
+                sqlx::query("SELECT 1").execute(read).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Which backend this is.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Sqlite { .. } => Backend::Sqlite,
+            Self::Postgres { .. } => Backend::Postgres,
+        }
+    }
+
+    /// Close every pool, waiting for connections to return.
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Self::Postgres { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+        }
+    }
+}
