@@ -62,7 +62,10 @@ impl AppState {
         db.migrate().await?;
         let sealer = Sealer::new(&db.server_secret(CURSOR_SECRET).await?);
         let catalog: Arc<dyn Catalog> = match config.demo {
-            Demo::Company => Arc::new(crate::demo::company::Company::new(db.clone(), sealer.clone())?),
+            Demo::Company => Arc::new(crate::demo::company::Company::new(
+                db.clone(),
+                sealer.clone(),
+            )?),
             Demo::Conformance => Arc::new(crate::demo::conformance::Conformance::new()?),
         };
         Ok(Self {
@@ -169,7 +172,10 @@ pub async fn serve(
 async fn drain_in_flight(tracker: &TaskTracker, grace: Duration) {
     tracker.close();
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-        tracing::warn!(remaining = tracker.len(), "shutdown grace period over; closing streams with calls in flight");
+        tracing::warn!(
+            remaining = tracker.len(),
+            "shutdown grace period over; closing streams with calls in flight"
+        );
     }
     // The last responses are written after their handlers return.
     tokio::time::sleep(Duration::from_millis(200)).await;

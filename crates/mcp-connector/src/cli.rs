@@ -64,7 +64,11 @@ struct ConfigArgs {
     #[arg(long, value_enum, env = "MCP_CONNECTOR_DEMO")]
     demo: Option<Demo>,
     /// Extra Host header value to accept (repeatable).
-    #[arg(long = "allowed-host", env = "MCP_CONNECTOR_ALLOWED_HOSTS", value_delimiter = ',')]
+    #[arg(
+        long = "allowed-host",
+        env = "MCP_CONNECTOR_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
     allowed_hosts: Vec<String>,
     /// Log format [default: text].
     #[arg(long, value_enum, env = "MCP_CONNECTOR_LOG_FORMAT")]
@@ -96,7 +100,9 @@ pub fn run() -> ExitCode {
         Command::Serve(args) => serve::run(&args),
         Command::CheckConfig(args) => check_config::run(&args),
         Command::Migrate(args) => migrate::run(&args),
-        Command::Tools { command: ToolsCommand::List(args) } => tools::list(&args),
+        Command::Tools {
+            command: ToolsCommand::List(args),
+        } => tools::list(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -108,5 +114,7 @@ pub fn run() -> ExitCode {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

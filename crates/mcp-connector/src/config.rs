@@ -97,7 +97,9 @@ impl Default for Config {
     /// Secure defaults: loopback only, stateless, 1 MiB bodies, bounded times.
     fn default() -> Self {
         Self {
-            listen: DEFAULT_LISTEN.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8000))),
+            listen: DEFAULT_LISTEN
+                .parse()
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8000))),
             public_origin: None,
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
@@ -254,10 +256,26 @@ impl Config {
             database_url,
             max_connections,
             max_body_bytes,
-            request_timeout: secs("server.request_timeout_secs", s.request_timeout_secs, d.request_timeout)?,
-            tool_timeout: secs("server.tool_timeout_secs", s.tool_timeout_secs, d.tool_timeout)?,
-            shutdown_grace: secs("server.shutdown_grace_secs", s.shutdown_grace_secs, d.shutdown_grace)?,
-            sse_keep_alive: secs("server.sse_keep_alive_secs", s.sse_keep_alive_secs, d.sse_keep_alive)?,
+            request_timeout: secs(
+                "server.request_timeout_secs",
+                s.request_timeout_secs,
+                d.request_timeout,
+            )?,
+            tool_timeout: secs(
+                "server.tool_timeout_secs",
+                s.tool_timeout_secs,
+                d.tool_timeout,
+            )?,
+            shutdown_grace: secs(
+                "server.shutdown_grace_secs",
+                s.shutdown_grace_secs,
+                d.shutdown_grace,
+            )?,
+            sse_keep_alive: secs(
+                "server.sse_keep_alive_secs",
+                s.sse_keep_alive_secs,
+                d.sse_keep_alive,
+            )?,
             log_format,
         })
     }
@@ -296,13 +314,23 @@ fn parse_public_url(text: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(text)
         .map_err(|_| ConfigError::invalid(KEY, format!("`{text}` is not an absolute URL")))?;
     if !matches!(url.scheme(), "https" | "http") {
-        return Err(ConfigError::invalid(KEY, "scheme must be https (or http for local testing)"));
+        return Err(ConfigError::invalid(
+            KEY,
+            "scheme must be https (or http for local testing)",
+        ));
     }
     if url.host_str().is_none() {
         return Err(ConfigError::invalid(KEY, "must name a host"));
     }
-    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
-        return Err(ConfigError::invalid(KEY, "must not carry credentials, a query or a fragment"));
+    if !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(ConfigError::invalid(
+            KEY,
+            "must not carry credentials, a query or a fragment",
+        ));
     }
     if !matches!(url.path(), "" | "/" | "/mcp" | "/mcp/") {
         return Err(ConfigError::invalid(

@@ -30,12 +30,21 @@ fn bad_values_name_their_key() {
     for (text, key) in [
         ("[server]\nlisten = \"nope\"", "server.listen"),
         ("[server]\npublic_url = \"ftp://x\"", "server.public_url"),
-        ("[server]\npublic_url = \"https://x.example/tools\"", "server.public_url"),
+        (
+            "[server]\npublic_url = \"https://x.example/tools\"",
+            "server.public_url",
+        ),
         ("[server]\ndemo = \"other\"", "server.demo"),
         ("[database]\nurl = \"mysql://x\"", "database.url"),
-        ("[database]\nmax_connections = 0", "database.max_connections"),
+        (
+            "[database]\nmax_connections = 0",
+            "database.max_connections",
+        ),
         ("[server]\nmax_body_bytes = 1", "server.max_body_bytes"),
-        ("[server]\ntool_timeout_secs = 0", "server.tool_timeout_secs"),
+        (
+            "[server]\ntool_timeout_secs = 0",
+            "server.tool_timeout_secs",
+        ),
         ("[log]\nformat = \"xml\"", "log.format"),
     ] {
         let msg = load(text).unwrap_err().to_string();
@@ -47,13 +56,18 @@ fn bad_values_name_their_key() {
 fn public_url_adds_host_and_origin() {
     let c = load("[server]\npublic_url = \"https://Tools.Example.com/mcp\"").expect("valid");
     assert!(c.allowed_hosts.iter().any(|h| h == "tools.example.com"));
-    assert!(c.allowed_origins.iter().any(|o| o == "https://tools.example.com"));
+    assert!(
+        c.allowed_origins
+            .iter()
+            .any(|o| o == "https://tools.example.com")
+    );
     assert_eq!(c.mcp_url(), "https://tools.example.com/mcp");
 }
 
 #[test]
 fn flags_override_file() {
-    let file = Config::parse_file("[server]\nlisten = \"127.0.0.1:1\"\nsessions = false").expect("parses");
+    let file =
+        Config::parse_file("[server]\nlisten = \"127.0.0.1:1\"\nsessions = false").expect("parses");
     let o = Overrides {
         listen: Some("127.0.0.1:2".into()),
         sessions: Some(true),

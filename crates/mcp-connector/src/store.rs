@@ -116,9 +116,7 @@ impl Db {
                 let read = PgPoolOptions::new()
                     .max_connections(opts.max_connections.max(1))
                     .acquire_timeout(opts.acquire_timeout)
-                    .connect_lazy_with(
-                        base.options([("default_transaction_read_only", "on")]),
-                    );
+                    .connect_lazy_with(base.options([("default_transaction_read_only", "on")]));
                 Ok(Self::Postgres { read, write })
             }
         }

@@ -14,13 +14,13 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use rmcp::RoleServer;
 use rmcp::handler::server::common::{schema_for_output, schema_for_type};
 use rmcp::model::{
     CallToolResult, ContentBlock, JsonObject, LoggingLevel, LoggingMessageNotificationParam,
     ProgressNotificationParam, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
-use rmcp::RoleServer;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -64,7 +64,9 @@ pub fn valid_tool_name(name: &str) -> bool {
 /// Registration error.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RegisterError {
-    #[error("tool name `{0}` must match ^[a-zA-Z0-9_-]{{1,64}}$ (Claude drops every tool otherwise)")]
+    #[error(
+        "tool name `{0}` must match ^[a-zA-Z0-9_-]{{1,64}}$ (Claude drops every tool otherwise)"
+    )]
     InvalidName(String),
     #[error("tool `{0}` is registered twice")]
     Duplicate(String),
@@ -143,7 +145,9 @@ impl ToolCtx {
         let _ = self
             .request
             .peer
-            .notify_logging_message(LoggingMessageNotificationParam::new(level, data).with_logger(logger))
+            .notify_logging_message(
+                LoggingMessageNotificationParam::new(level, data).with_logger(logger),
+            )
             .await;
     }
 }
@@ -221,7 +225,11 @@ impl ToolSet {
     }
 
     /// Register a tool with structured output `O` (advertised as `outputSchema`).
-    pub fn add_structured<A, O, F, Fut>(&mut self, spec: ToolSpec, f: F) -> Result<(), RegisterError>
+    pub fn add_structured<A, O, F, Fut>(
+        &mut self,
+        spec: ToolSpec,
+        f: F,
+    ) -> Result<(), RegisterError>
     where
         A: DeserializeOwned + schemars::JsonSchema + Send + 'static,
         O: schemars::JsonSchema + 'static,
@@ -267,7 +275,8 @@ impl ToolSet {
                 f(ctx, parsed).await
             })
         });
-        self.by_name.insert(spec.name.to_owned(), self.entries.len());
+        self.by_name
+            .insert(spec.name.to_owned(), self.entries.len());
         self.entries.push(ToolEntry { def, handler });
         Ok(())
     }
@@ -321,7 +330,7 @@ fn backticked(message: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
     #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     struct Args {
@@ -348,7 +357,10 @@ mod tests {
     fn registration_refuses_bad_names_and_duplicates() {
         let mut set = ToolSet::new();
         let spec = ToolSpec::read("ok_name", "Ok", "d");
-        assert_eq!(set.add(spec.clone(), |_, _: Args| async { Ok(text("x")) }), Ok(()));
+        assert_eq!(
+            set.add(spec.clone(), |_, _: Args| async { Ok(text("x")) }),
+            Ok(())
+        );
         assert_eq!(
             set.add(spec, |_, _: Args| async { Ok(text("x")) }),
             Err(RegisterError::Duplicate("ok_name".into()))
@@ -363,12 +375,26 @@ mod tests {
     #[test]
     fn decode_errors_name_the_argument() {
         let e = decode_arguments::<Args>(obj(serde_json::json!({}))).unwrap_err();
-        assert!(matches!(&e, ToolError::InvalidArgument { argument, .. } if argument == "department"), "{e}");
+        assert!(
+            matches!(&e, ToolError::InvalidArgument { argument, .. } if argument == "department"),
+            "{e}"
+        );
         let e = decode_arguments::<Args>(obj(serde_json::json!({"department": 5}))).unwrap_err();
-        assert!(matches!(&e, ToolError::InvalidArgument { argument, .. } if argument == "department"), "{e}");
-        let e = decode_arguments::<Args>(obj(serde_json::json!({"department": "x", "limit": -1}))).unwrap_err();
-        assert!(matches!(&e, ToolError::InvalidArgument { argument, .. } if argument == "limit"), "{e}");
-        let e = decode_arguments::<Args>(obj(serde_json::json!({"department": "x", "evil": 1}))).unwrap_err();
-        assert!(matches!(&e, ToolError::InvalidArgument { argument, .. } if argument == "evil"), "{e}");
+        assert!(
+            matches!(&e, ToolError::InvalidArgument { argument, .. } if argument == "department"),
+            "{e}"
+        );
+        let e = decode_arguments::<Args>(obj(serde_json::json!({"department": "x", "limit": -1})))
+            .unwrap_err();
+        assert!(
+            matches!(&e, ToolError::InvalidArgument { argument, .. } if argument == "limit"),
+            "{e}"
+        );
+        let e = decode_arguments::<Args>(obj(serde_json::json!({"department": "x", "evil": 1})))
+            .unwrap_err();
+        assert!(
+            matches!(&e, ToolError::InvalidArgument { argument, .. } if argument == "evil"),
+            "{e}"
+        );
     }
 }

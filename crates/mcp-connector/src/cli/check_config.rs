@@ -11,7 +11,11 @@ pub(super) fn run(args: &ConfigArgs) -> anyhow::Result<()> {
             crate::config::Demo::Conformance => "conformance fixtures",
         },
         config.mcp_url(),
-        if config.sessions { "stateful sessions" } else { "stateless" },
+        if config.sessions {
+            "stateful sessions"
+        } else {
+            "stateless"
+        },
         crate::store::Backend::of_url(&config.database_url)
             .map(|b| format!("{b:?}").to_lowercase())
             .unwrap_or_default(),

@@ -9,7 +9,9 @@ use crate::app::AppState;
 pub(super) fn list(args: &ConfigArgs) -> anyhow::Result<()> {
     let config = args.load()?;
     super::runtime()?.block_on(async move {
-        let state = AppState::build(config).await.context("loading the catalog")?;
+        let state = AppState::build(config)
+            .await
+            .context("loading the catalog")?;
         let tools: Vec<_> = state.mcp.catalog.tools().definitions().cloned().collect();
         println!("{}", serde_json::to_string_pretty(&tools)?);
         state.db.close().await;

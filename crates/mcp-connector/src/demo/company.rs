@@ -109,10 +109,16 @@ fn bounded(argument: &str, value: &str) -> Result<String, ToolError> {
         return Err(ToolError::invalid(argument, "must not be empty"));
     }
     if v.chars().count() > MAX_TEXT {
-        return Err(ToolError::invalid(argument, format!("must be at most {MAX_TEXT} characters")));
+        return Err(ToolError::invalid(
+            argument,
+            format!("must be at most {MAX_TEXT} characters"),
+        ));
     }
     if v.chars().any(char::is_control) {
-        return Err(ToolError::invalid(argument, "must not contain control characters"));
+        return Err(ToolError::invalid(
+            argument,
+            "must not contain control characters",
+        ));
     }
     Ok(v.to_owned())
 }
@@ -120,8 +126,15 @@ fn bounded(argument: &str, value: &str) -> Result<String, ToolError> {
 /// The cursor of `find_employees`: the last id seen, sealed together with a
 /// digest of the filter so a cursor cannot be replayed against another query.
 fn cursor_context(query: Option<&str>, department: Option<&str>) -> String {
-    let filter = format!("{}\u{0}{}", query.unwrap_or(""), department.unwrap_or("").to_lowercase());
-    format!("find_employees:{}", mcp_connector_security::sha256_hex(filter.as_bytes()))
+    let filter = format!(
+        "{}\u{0}{}",
+        query.unwrap_or(""),
+        department.unwrap_or("").to_lowercase()
+    );
+    format!(
+        "find_employees:{}",
+        mcp_connector_security::sha256_hex(filter.as_bytes())
+    )
 }
 
 impl Company {
@@ -147,10 +160,18 @@ impl Company {
 
         let d = db.clone();
         tools.add_structured::<NoArgs, DepartmentsOut, _, _>(
-            ToolSpec::read("list_departments", "List departments", "List every department with its headcount."),
+            ToolSpec::read(
+                "list_departments",
+                "List departments",
+                "List every department with its headcount.",
+            ),
             move |_ctx, _: NoArgs| {
                 let db = d.clone();
-                async move { Ok(structured(&DepartmentsOut { departments: db.departments().await? })) }
+                async move {
+                    Ok(structured(&DepartmentsOut {
+                        departments: db.departments().await?,
+                    }))
+                }
             },
         )?;
 
@@ -238,7 +259,10 @@ impl Company {
                 async move {
                     match db.remove_employee(a.id).await? {
                         Some(removed) => Ok(structured(&RemoveOut { removed })),
-                        None => Err(ToolError::NotFound(format!("No employee with id {}.", a.id))),
+                        None => Err(ToolError::NotFound(format!(
+                            "No employee with id {}.",
+                            a.id
+                        ))),
                     }
                 }
             },
@@ -259,7 +283,11 @@ impl Company {
 }
 
 fn department_names(depts: &[Department]) -> String {
-    depts.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ")
+    depts
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Catalog for Company {
@@ -287,7 +315,10 @@ impl Catalog for Company {
                 .map(|d| {
                     Resource::new(format!("{DEPT_URI}{}", d.name), d.name.clone())
                         .with_title(d.display_name.clone())
-                        .with_description(format!("{} ({} employees)", d.description, d.employee_count))
+                        .with_description(format!(
+                            "{} ({} employees)",
+                            d.description, d.employee_count
+                        ))
                         .with_mime_type("application/json")
                 })
                 .collect())
@@ -304,7 +335,10 @@ impl Catalog for Company {
         ]
     }
 
-    fn read_resource<'a>(&'a self, uri: &'a str) -> BoxFuture<'a, Result<ReadResourceResult, CatalogError>> {
+    fn read_resource<'a>(
+        &'a self,
+        uri: &'a str,
+    ) -> BoxFuture<'a, Result<ReadResourceResult, CatalogError>> {
         self.department_resource(uri).boxed()
     }
 
@@ -322,7 +356,10 @@ impl Catalog for Company {
         .with_title("Headcount report")]
     }
 
-    fn get_prompt(&self, request: GetPromptRequestParams) -> BoxFuture<'_, Result<GetPromptResult, CatalogError>> {
+    fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+    ) -> BoxFuture<'_, Result<GetPromptResult, CatalogError>> {
         async move {
             if request.name != "headcount_report" {
                 return Err(CatalogError::UnknownPrompt(request.name));
@@ -362,7 +399,10 @@ impl Catalog for Company {
         .boxed()
     }
 
-    fn complete(&self, request: CompleteRequestParams) -> BoxFuture<'_, Result<CompletionInfo, CatalogError>> {
+    fn complete(
+        &self,
+        request: CompleteRequestParams,
+    ) -> BoxFuture<'_, Result<CompletionInfo, CatalogError>> {
         async move {
             let ArgumentInfo { name, value, .. } = request.argument;
             let target = match &request.r#ref {

@@ -1,48 +1,447 @@
-//! Fixtures of the official MCP conformance suite (filled in below).
+//! The fixtures the official MCP conformance suite's server scenarios call
+//! (`test_simple_text`, `test://static-text`, `test_simple_prompt`, …), served
+//! through the same handler, transport and edge as the Company demo, so the
+//! suite exercises our server code rather than a separate test double.
+
+// Sampling and logging are deprecated by 2026-07-28 (SEP-2577) but the suite
+// still tests them for the older revisions.
+#![allow(deprecated)]
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use rmcp::model::{
-    CompleteRequestParams, CompletionInfo, GetPromptRequestParams, GetPromptResult, Prompt,
-    ReadResourceResult, Resource, ResourceTemplate,
+    AudioContent, CallToolResult, CompleteRequestParams, CompletionInfo, ContentBlock,
+    CreateMessageRequestParams, ElicitRequestParams, ElicitationAction, ElicitationSchema,
+    GetPromptRequestParams, GetPromptResult, ImageContent, JsonObject, Prompt, PromptArgument,
+    PromptMessage, ReadResourceResult, Reference, Resource, ResourceContents, ResourceTemplate,
+    Role, SamplingMessage,
 };
+use serde_json::{Value, json};
 
-use crate::catalog::tools::RegisterError;
-use crate::catalog::{Catalog, CatalogError, Identity, ToolSet};
+use crate::catalog::tools::{RegisterError, text};
+use crate::catalog::{Catalog, CatalogError, Identity, ToolCtx, ToolError, ToolSet, ToolSpec};
+
+/// A 1×1 PNG.
+const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8/5+hHgAHggJ/PchI7wAAAABJRU5ErkJggg==";
+/// A silent WAV.
+const WAV: &str = "UklGRiQAAABXQVZFZm10IBAAAAABAAEARKwAAIhYAQACABAAZGF0YQAAAAA=";
 
 pub struct Conformance {
     tools: ToolSet,
 }
 
+fn object(v: Value) -> Arc<JsonObject> {
+    Arc::new(match v {
+        Value::Object(m) => m,
+        _ => JsonObject::new(),
+    })
+}
+
+fn no_params() -> Arc<JsonObject> {
+    object(json!({"type": "object", "properties": {}}))
+}
+
+const fn spec(name: &'static str, description: &'static str) -> ToolSpec {
+    ToolSpec::read(name, name, description)
+}
+
+fn action(a: &ElicitationAction) -> &'static str {
+    match a {
+        ElicitationAction::Accept => "accept",
+        ElicitationAction::Decline => "decline",
+        _ => "cancel",
+    }
+}
+
+/// Ask the client for input; a result either way (elicitation needs a session
+/// or a client that declared the capability).
+async fn elicit(
+    ctx: &ToolCtx,
+    message: &str,
+    schema: Value,
+    label: &str,
+) -> Result<CallToolResult, ToolError> {
+    let schema: ElicitationSchema = serde_json::from_value(schema)
+        .map_err(|e| ToolError::Refused(format!("fixture schema is invalid: {e}")))?;
+    let params = ElicitRequestParams::FormElicitationParams {
+        meta: None,
+        message: message.to_owned(),
+        requested_schema: schema,
+    };
+    match ctx.request.peer.create_elicitation(params).await {
+        Ok(r) => Ok(text(format!(
+            "{label}: action={}, content={}",
+            action(&r.action),
+            r.content
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "null".into())
+        ))),
+        Err(e) => Err(ToolError::Refused(format!("Elicitation error: {e}"))),
+    }
+}
+
+fn fixed(
+    set: &mut ToolSet,
+    name: &'static str,
+    description: &'static str,
+    result: fn() -> CallToolResult,
+) -> Result<(), RegisterError> {
+    set.add_raw(
+        spec(name, description),
+        no_params(),
+        None,
+        move |_ctx, _: JsonObject| async move { Ok(result()) },
+    )
+}
+
 impl Conformance {
     pub fn new() -> Result<Self, RegisterError> {
-        Ok(Self { tools: ToolSet::new() })
+        let mut t = ToolSet::new();
+        fixed(
+            &mut t,
+            "test_simple_text",
+            "Returns simple text content",
+            || text("This is a simple text response for testing."),
+        )?;
+        fixed(
+            &mut t,
+            "test_image_content",
+            "Returns image content",
+            || CallToolResult::success(vec![ContentBlock::image(PNG, "image/png")]),
+        )?;
+        fixed(
+            &mut t,
+            "test_audio_content",
+            "Returns audio content",
+            || {
+                CallToolResult::success(vec![ContentBlock::Audio(AudioContent::new(
+                    WAV,
+                    "audio/wav",
+                ))])
+            },
+        )?;
+        fixed(
+            &mut t,
+            "test_embedded_resource",
+            "Returns embedded resource content",
+            || {
+                CallToolResult::success(vec![ContentBlock::resource(
+                    ResourceContents::text(
+                        "This is an embedded resource content.",
+                        "test://embedded-resource",
+                    )
+                    .with_mime_type("text/plain"),
+                )])
+            },
+        )?;
+        fixed(
+            &mut t,
+            "test_multiple_content_types",
+            "Returns multiple content types",
+            || {
+                CallToolResult::success(vec![
+                    ContentBlock::text("Multiple content types test:"),
+                    ContentBlock::image(PNG, "image/png"),
+                    ContentBlock::resource(
+                        ResourceContents::text(
+                            r#"{"test":"data","value":123}"#,
+                            "test://mixed-content-resource",
+                        )
+                        .with_mime_type("application/json"),
+                    ),
+                ])
+            },
+        )?;
+        fixed(
+            &mut t,
+            "test_error_handling",
+            "Always returns an error",
+            || {
+                CallToolResult::error(vec![ContentBlock::text(
+                    "This tool intentionally returns an error for testing",
+                )])
+            },
+        )?;
+        t.add_raw(
+            spec(
+                "test_tool_with_logging",
+                "Sends logging notifications during execution",
+            ),
+            no_params(),
+            None,
+            |ctx: ToolCtx, _: JsonObject| async move {
+                for msg in [
+                    "Tool execution started",
+                    "Tool processing data",
+                    "Tool execution completed",
+                ] {
+                    ctx.log(rmcp::model::LoggingLevel::Info, "conformance", json!(msg))
+                        .await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Ok(text("Logging test completed"))
+            },
+        )?;
+        t.add_raw(
+            spec("test_tool_with_progress", "Reports progress notifications"),
+            no_params(),
+            None,
+            |ctx: ToolCtx, _: JsonObject| async move {
+                for (p, m) in [(0.0, "Starting"), (50.0, "Halfway"), (100.0, "Complete")] {
+                    ctx.progress(p, Some(100.0), m).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Ok(text("Progress test completed"))
+            },
+        )?;
+        t.add_raw(
+            spec("test_sampling", "Requests LLM sampling from the client"),
+            object(json!({"type": "object", "properties": {"prompt": {"type": "string", "description": "The prompt to send"}}, "required": ["prompt"]})),
+            None,
+            |ctx: ToolCtx, a: JsonObject| async move {
+                let prompt = a.get("prompt").and_then(Value::as_str).unwrap_or("Hello").to_owned();
+                let req = CreateMessageRequestParams::new(vec![SamplingMessage::user_text(prompt)], 100);
+                match ctx.request.peer.create_message(req).await {
+                    Ok(r) => {
+                        let reply = r.message.content.first().and_then(|c| c.as_text()).map(|t| t.text.clone()).unwrap_or_default();
+                        Ok(text(format!("LLM response: {reply}")))
+                    }
+                    Err(e) => Err(ToolError::Refused(format!("Sampling error: {e}"))),
+                }
+            },
+        )?;
+        t.add_raw(
+            spec("test_elicitation", "Requests user input from the client"),
+            object(json!({"type": "object", "properties": {"message": {"type": "string", "description": "The message to show"}}, "required": ["message"]})),
+            None,
+            |ctx: ToolCtx, a: JsonObject| async move {
+                let message = a.get("message").and_then(Value::as_str).unwrap_or("Please provide your information").to_owned();
+                let schema = json!({"type": "object", "properties": {
+                    "username": {"type": "string", "description": "User's response"},
+                    "email": {"type": "string", "description": "User's email address"}},
+                    "required": ["username", "email"]});
+                elicit(&ctx, &message, schema, "User response").await
+            },
+        )?;
+        t.add_raw(spec("test_elicitation_sep1034_defaults", "Elicitation with default values (SEP-1034)"), no_params(), None, |ctx: ToolCtx, _: JsonObject| async move {
+            let schema = json!({"type": "object", "properties": {
+                "name": {"type": "string", "description": "User's name", "default": "John Doe"},
+                "age": {"type": "integer", "description": "User's age", "default": 30},
+                "score": {"type": "number", "description": "User's score", "default": 95.5},
+                "status": {"type": "string", "description": "User's status", "enum": ["active", "inactive", "pending"], "default": "active"},
+                "verified": {"type": "boolean", "description": "Whether user is verified", "default": true}}});
+            elicit(&ctx, "Please provide values (all have defaults)", schema, "Elicitation completed").await
+        })?;
+        t.add_raw(spec("test_elicitation_sep1330_enums", "Elicitation with enum schemas (SEP-1330)"), no_params(), None, |ctx: ToolCtx, _: JsonObject| async move {
+            let schema = json!({"type": "object", "properties": {
+                "untitledSingle": {"type": "string", "enum": ["option1", "option2", "option3"]},
+                "titledSingle": {"type": "string", "oneOf": [
+                    {"const": "value1", "title": "First Option"}, {"const": "value2", "title": "Second Option"}, {"const": "value3", "title": "Third Option"}]},
+                "legacyEnum": {"type": "string", "enum": ["opt1", "opt2", "opt3"], "enumNames": ["Option One", "Option Two", "Option Three"]},
+                "untitledMulti": {"type": "array", "items": {"type": "string", "enum": ["option1", "option2", "option3"]}},
+                "titledMulti": {"type": "array", "items": {"anyOf": [
+                    {"const": "value1", "title": "First Choice"}, {"const": "value2", "title": "Second Choice"}, {"const": "value3", "title": "Third Choice"}]}}}});
+            elicit(&ctx, "Test enum schema improvements", schema, "Enum elicitation completed").await
+        })?;
+        t.add_raw(
+            spec("json_schema_2020_12_tool", "Tool with JSON Schema 2020-12 features"),
+            object(json!({
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "type": "object",
+                "$defs": {"address": {"type": "object", "properties": {"street": {"type": "string"}, "city": {"type": "string"}}}},
+                "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+                "additionalProperties": false})),
+            None,
+            |_ctx, a: JsonObject| async move {
+                Ok(text(format!("Hello, {}!", a.get("name").and_then(Value::as_str).unwrap_or("world"))))
+            },
+        )?;
+        t.add_raw(
+            spec("test_reconnection", "Tests SSE reconnection behaviour"),
+            no_params(),
+            None,
+            |_ctx, _: JsonObject| async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Ok(text("Reconnection test completed"))
+            },
+        )?;
+        Ok(Self { tools: t })
     }
 }
 
 impl Catalog for Conformance {
     fn identity(&self) -> Identity {
-        Identity { name: "mcp-connector-conformance", title: "mcp-connector conformance fixtures", instructions: "Conformance fixtures." }
+        Identity {
+            name: "mcp-connector-conformance",
+            title: "mcp-connector conformance fixtures",
+            instructions: "Fixtures for the official MCP conformance suite.",
+        }
     }
+
     fn tools(&self) -> &ToolSet {
         &self.tools
     }
+
+    fn supports_subscriptions(&self) -> bool {
+        true
+    }
+
     fn list_resources(&self) -> BoxFuture<'_, Result<Vec<Resource>, CatalogError>> {
-        async { Ok(vec![]) }.boxed()
+        async {
+            Ok(vec![
+                Resource::new("test://static-text", "Static Text Resource")
+                    .with_description("A static text resource for testing")
+                    .with_mime_type("text/plain"),
+                Resource::new("test://static-binary", "Static Binary Resource")
+                    .with_description("A static binary resource for testing")
+                    .with_mime_type("image/png"),
+                Resource::new("test://watched-resource", "Watched Resource")
+                    .with_description("A resource for subscription tests")
+                    .with_mime_type("text/plain"),
+            ])
+        }
+        .boxed()
     }
+
     fn resource_templates(&self) -> Vec<ResourceTemplate> {
-        vec![]
+        vec![
+            ResourceTemplate::new("test://template/{id}/data", "Dynamic Resource")
+                .with_description("A dynamic resource with parameter substitution")
+                .with_mime_type("application/json"),
+        ]
     }
-    fn read_resource<'a>(&'a self, uri: &'a str) -> BoxFuture<'a, Result<ReadResourceResult, CatalogError>> {
-        async move { Err(CatalogError::ResourceNotFound(uri.to_owned())) }.boxed()
+
+    fn read_resource<'a>(
+        &'a self,
+        uri: &'a str,
+    ) -> BoxFuture<'a, Result<ReadResourceResult, CatalogError>> {
+        async move {
+            let contents = match uri {
+                "test://static-text" => ResourceContents::text("This is the content of the static text resource.", uri).with_mime_type("text/plain"),
+                "test://watched-resource" => ResourceContents::text("Watched resource content.", uri).with_mime_type("text/plain"),
+                "test://static-binary" => ResourceContents::blob(PNG, uri).with_mime_type("image/png"),
+                _ => {
+                    let id = uri
+                        .strip_prefix("test://template/")
+                        .and_then(|s| s.strip_suffix("/data"))
+                        .filter(|id| !id.is_empty() && !id.contains('/'))
+                        .ok_or_else(|| CatalogError::ResourceNotFound(uri.to_owned()))?;
+                    let body = json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")});
+                    ResourceContents::text(body.to_string(), uri).with_mime_type("application/json")
+                }
+            };
+            Ok(ReadResourceResult::new(vec![contents]))
+        }
+        .boxed()
     }
+
     fn prompts(&self) -> Vec<Prompt> {
-        vec![]
+        vec![
+            Prompt::new(
+                "test_simple_prompt",
+                Some("A simple test prompt with no arguments"),
+                None,
+            ),
+            Prompt::new(
+                "test_prompt_with_arguments",
+                Some("A test prompt that accepts arguments"),
+                Some(vec![
+                    PromptArgument::new("arg1")
+                        .with_description("First test argument")
+                        .with_required(true),
+                    PromptArgument::new("arg2")
+                        .with_description("Second test argument")
+                        .with_required(false),
+                ]),
+            ),
+            Prompt::new(
+                "test_prompt_with_embedded_resource",
+                Some("A test prompt that includes an embedded resource"),
+                None,
+            ),
+            Prompt::new(
+                "test_prompt_with_image",
+                Some("A test prompt that includes an image"),
+                None,
+            ),
+        ]
     }
-    fn get_prompt(&self, request: GetPromptRequestParams) -> BoxFuture<'_, Result<GetPromptResult, CatalogError>> {
-        async move { Err(CatalogError::UnknownPrompt(request.name)) }.boxed()
+
+    fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+    ) -> BoxFuture<'_, Result<GetPromptResult, CatalogError>> {
+        async move {
+            let arg = |name: &str| {
+                request
+                    .arguments
+                    .as_ref()
+                    .and_then(|a| a.get(name))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            Ok(match request.name.as_str() {
+                "test_simple_prompt" => GetPromptResult::new(vec![PromptMessage::new_text(
+                    Role::User,
+                    "This is a simple test prompt.",
+                )]),
+                "test_prompt_with_arguments" => {
+                    GetPromptResult::new(vec![PromptMessage::new_text(
+                        Role::User,
+                        format!(
+                            "Prompt with arguments: arg1='{}', arg2='{}'",
+                            arg("arg1"),
+                            arg("arg2")
+                        ),
+                    )])
+                }
+                "test_prompt_with_embedded_resource" => GetPromptResult::new(vec![
+                    PromptMessage::new_text(Role::User, "Here is a resource:"),
+                    PromptMessage::new(
+                        Role::User,
+                        ContentBlock::resource(
+                            ResourceContents::text(
+                                "Resource content for prompt",
+                                "test://static-text",
+                            )
+                            .with_mime_type("text/plain"),
+                        ),
+                    ),
+                ]),
+                "test_prompt_with_image" => GetPromptResult::new(vec![
+                    PromptMessage::new_text(Role::User, "Here is an image:"),
+                    PromptMessage::new(
+                        Role::User,
+                        ContentBlock::Image(ImageContent::new(PNG, "image/png")),
+                    ),
+                ]),
+                _ => return Err(CatalogError::UnknownPrompt(request.name)),
+            })
+        }
+        .boxed()
     }
-    fn complete(&self, _request: CompleteRequestParams) -> BoxFuture<'_, Result<CompletionInfo, CatalogError>> {
-        async { Err(CatalogError::UnknownReference) }.boxed()
+
+    fn complete(
+        &self,
+        request: CompleteRequestParams,
+    ) -> BoxFuture<'_, Result<CompletionInfo, CatalogError>> {
+        async move {
+            let values: Vec<String> = match (&request.r#ref, request.argument.name.as_str()) {
+                (Reference::Resource(_), "id") => vec!["1".into(), "2".into(), "3".into()],
+                (Reference::Prompt(_), "arg1" | "arg2") => vec!["alpha".into(), "beta".into()],
+                _ => Vec::new(),
+            };
+            let prefix = request.argument.value.clone();
+            let values = values
+                .into_iter()
+                .filter(|v| v.starts_with(&prefix))
+                .collect();
+            Ok(CompletionInfo::with_all_values(values).unwrap_or_default())
+        }
+        .boxed()
     }
 }

@@ -138,10 +138,24 @@ mod tests {
     #[test]
     fn hosts() {
         let p = policy();
-        for ok in ["localhost", "localhost:8000", "127.0.0.1:1", "[::1]:8000", "tools.example.com", "TOOLS.example.com:443"] {
+        for ok in [
+            "localhost",
+            "localhost:8000",
+            "127.0.0.1:1",
+            "[::1]:8000",
+            "tools.example.com",
+            "TOOLS.example.com:443",
+        ] {
             assert!(p.host_allowed(ok), "{ok}");
         }
-        for bad in ["evil.example", "evil.example:8000", "tools.example.com.evil.example", "10.0.0.1", "[::2]:80", ""] {
+        for bad in [
+            "evil.example",
+            "evil.example:8000",
+            "tools.example.com.evil.example",
+            "10.0.0.1",
+            "[::2]:80",
+            "",
+        ] {
             assert!(!p.host_allowed(bad), "{bad}");
         }
     }
@@ -149,10 +163,22 @@ mod tests {
     #[test]
     fn origins() {
         let p = policy();
-        for ok in ["http://localhost:6274", "https://tools.example.com", "http://127.0.0.1:3000", "http://[::1]:1"] {
+        for ok in [
+            "http://localhost:6274",
+            "https://tools.example.com",
+            "http://127.0.0.1:3000",
+            "http://[::1]:1",
+        ] {
             assert!(p.origin_allowed(ok), "{ok}");
         }
-        for bad in ["https://evil.example", "null", "file://", "https://tools.example.com:8443", "http://tools.example.com", "garbage"] {
+        for bad in [
+            "https://evil.example",
+            "null",
+            "file://",
+            "https://tools.example.com:8443",
+            "http://tools.example.com",
+            "garbage",
+        ] {
             assert!(!p.origin_allowed(bad), "{bad}");
         }
     }
@@ -161,15 +187,37 @@ mod tests {
     fn duplicate_origin_and_big_body_are_refused() {
         let p = policy();
         let mut h = HeaderMap::new();
-        h.insert(header::HOST, "localhost".parse().unwrap_or_else(|_| unreachable!()));
-        h.append(header::ORIGIN, "http://localhost".parse().unwrap_or_else(|_| unreachable!()));
+        h.insert(
+            header::HOST,
+            "localhost".parse().unwrap_or_else(|_| unreachable!()),
+        );
+        h.append(
+            header::ORIGIN,
+            "http://localhost"
+                .parse()
+                .unwrap_or_else(|_| unreachable!()),
+        );
         assert_eq!(p.check(&h, None), Ok(()));
-        h.append(header::ORIGIN, "http://localhost".parse().unwrap_or_else(|_| unreachable!()));
+        h.append(
+            header::ORIGIN,
+            "http://localhost"
+                .parse()
+                .unwrap_or_else(|_| unreachable!()),
+        );
         assert_eq!(p.check(&h, None), Err(EdgeError::OriginNotAllowed));
         let mut h = HeaderMap::new();
-        h.insert(header::HOST, "localhost".parse().unwrap_or_else(|_| unreachable!()));
-        h.insert(header::CONTENT_LENGTH, "11".parse().unwrap_or_else(|_| unreachable!()));
+        h.insert(
+            header::HOST,
+            "localhost".parse().unwrap_or_else(|_| unreachable!()),
+        );
+        h.insert(
+            header::CONTENT_LENGTH,
+            "11".parse().unwrap_or_else(|_| unreachable!()),
+        );
         assert_eq!(p.check(&h, None), Err(EdgeError::BodyTooLarge));
-        assert_eq!(p.check(&HeaderMap::new(), None), Err(EdgeError::MissingHost));
+        assert_eq!(
+            p.check(&HeaderMap::new(), None),
+            Err(EdgeError::MissingHost)
+        );
     }
 }

@@ -17,7 +17,9 @@ use tokio_util::sync::CancellationToken;
 
 /// An idle SSE response: an opening comment, then `: keep-alive` comments.
 pub fn idle_event_stream(keep_alive: Duration, shutdown: CancellationToken) -> Response {
-    let opening = futures::stream::once(async { Ok::<_, std::convert::Infallible>(Bytes::from_static(b": stream open\n\n")) });
+    let opening = futures::stream::once(async {
+        Ok::<_, std::convert::Infallible>(Bytes::from_static(b": stream open\n\n"))
+    });
     let ticks = futures::stream::unfold((), move |()| {
         let shutdown = shutdown.clone();
         async move {
@@ -31,8 +33,14 @@ pub fn idle_event_stream(keep_alive: Duration, shutdown: CancellationToken) -> R
     let mut res = Response::new(body);
     *res.status_mut() = StatusCode::OK;
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-transform"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-transform"),
+    );
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     res
 }

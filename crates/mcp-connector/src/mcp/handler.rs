@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use mcp_connector_security::{Sealer, random_token};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams,
-    CompleteResult, ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation,
-    InitializeResult, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
-    ListToolsResult, LoggingLevel, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
+    ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation, InitializeResult,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    LoggingLevel, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
     ReadResourceResponse, ServerCapabilities, SetLevelRequestParams, SubscribeRequestParams,
     UnsubscribeRequestParams,
 };
@@ -238,7 +238,12 @@ impl ServerHandler for ConnectorHandler {
     ) -> Result<ListResourceTemplatesResult, McpError> {
         let all = self.shared.catalog.resource_templates();
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
-        let (items, next) = page(&self.shared.sealer, "resources/templates/list", &all, cursor)?;
+        let (items, next) = page(
+            &self.shared.sealer,
+            "resources/templates/list",
+            &all,
+            cursor,
+        )?;
         let mut result = ListResourceTemplatesResult::with_all_items(items);
         result.next_cursor = next;
         Ok(result)
@@ -307,7 +312,9 @@ impl ServerHandler for ConnectorHandler {
         if self.shared.catalog.supports_subscriptions() {
             Ok(())
         } else {
-            Err(McpError::method_not_found::<rmcp::model::SubscribeRequestMethod>())
+            Err(McpError::method_not_found::<
+                rmcp::model::SubscribeRequestMethod,
+            >())
         }
     }
 
@@ -320,7 +327,9 @@ impl ServerHandler for ConnectorHandler {
         if self.shared.catalog.supports_subscriptions() {
             Ok(())
         } else {
-            Err(McpError::method_not_found::<rmcp::model::UnsubscribeRequestMethod>())
+            Err(McpError::method_not_found::<
+                rmcp::model::UnsubscribeRequestMethod,
+            >())
         }
     }
 }

@@ -102,7 +102,12 @@ fn classify_accept(value: Option<&HeaderValue>) -> Accepts {
     };
     let mut sse = false;
     for range in text.split(',') {
-        let media = range.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let media = range
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         match media.as_str() {
             "application/json" | "application/*" | "*/*" | "" => return Accepts::Json,
             "text/event-stream" => sse = true,
@@ -147,8 +152,14 @@ mod tests {
         assert_eq!(classify_accept(None), Accepts::Json);
         assert_eq!(classify_accept(Some(&v("*/*"))), Accepts::Json);
         assert_eq!(classify_accept(Some(&v("application/json"))), Accepts::Json);
-        assert_eq!(classify_accept(Some(&v("text/event-stream"))), Accepts::SseOnly);
-        assert_eq!(classify_accept(Some(&v("text/event-stream;q=1, application/json;q=0.5"))), Accepts::Json);
+        assert_eq!(
+            classify_accept(Some(&v("text/event-stream"))),
+            Accepts::SseOnly
+        );
+        assert_eq!(
+            classify_accept(Some(&v("text/event-stream;q=1, application/json;q=0.5"))),
+            Accepts::Json
+        );
         assert_eq!(classify_accept(Some(&v("text/html"))), Accepts::Json);
     }
 }

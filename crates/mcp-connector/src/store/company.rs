@@ -119,7 +119,11 @@ impl Db {
     /// One department by key (case-insensitive).
     pub async fn department(&self, name: &str) -> Result<Option<Department>, StoreError> {
         let key = name.trim().to_lowercase();
-        Ok(self.departments().await?.into_iter().find(|d| d.name == key))
+        Ok(self
+            .departments()
+            .await?
+            .into_iter()
+            .find(|d| d.name == key))
     }
 
     /// Department keys starting with `prefix` (case-insensitive), for completion.
@@ -248,21 +252,19 @@ impl Db {
     /// Remove an employee; the removed row, or `None` if there was none.
     pub async fn remove_employee(&self, id: i64) -> Result<Option<Employee>, StoreError> {
         let row = match self {
-            Self::Sqlite { write, .. } => {
-                sqlx::query(
-                    "DELETE FROM employees WHERE id = ? RETURNING id, name, title, \
+            Self::Sqlite { write, .. } => sqlx::query(
+                "DELETE FROM employees WHERE id = ? RETURNING id, name, title, \
                      (SELECT name FROM departments d WHERE d.id = department_id)",
-                )
-                .bind(id)
-                .fetch_optional(write)
-                .await?
-                .map(|r| Employee {
-                    id: r.get(0),
-                    name: r.get(1),
-                    title: r.get(2),
-                    department: r.get(3),
-                })
-            }
+            )
+            .bind(id)
+            .fetch_optional(write)
+            .await?
+            .map(|r| Employee {
+                id: r.get(0),
+                name: r.get(1),
+                title: r.get(2),
+                department: r.get(3),
+            }),
             Self::Postgres { write, .. } => sqlx::query(
                 "DELETE FROM employees e USING departments d \
                  WHERE e.id = $1 AND d.id = e.department_id \

@@ -1,0 +1,301 @@
+//! The Markdown report, including the spec's targets marked met or missed.
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::load::RunStats;
+
+/// Where and how the benchmark ran.
+pub(crate) struct Meta {
+    pub(crate) command: String,
+    pub(crate) date: String,
+    pub(crate) nproc: usize,
+    pub(crate) cpu: String,
+    pub(crate) kernel: String,
+    pub(crate) warmup: Duration,
+    pub(crate) duration: Duration,
+    /// Compiler processes seen before and after the run (0 and 0 = idle machine).
+    pub(crate) compilers: (usize, usize),
+    pub(crate) loadavg_before: String,
+}
+
+impl Meta {
+    pub(crate) fn collect(warmup: Duration, duration: Duration) -> Self {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown".to_owned());
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|_| "unknown".to_owned());
+        Self {
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            date: utc_now(),
+            nproc: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu,
+            kernel,
+            warmup,
+            duration,
+            compilers: (crate::process::busy_compilers(), 0),
+            loadavg_before: loadavg(),
+        }
+    }
+}
+
+pub(crate) fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// Memory of one server process, in bytes.
+pub(crate) struct Memory {
+    pub(crate) name: String,
+    pub(crate) idle: Option<u64>,
+    pub(crate) peak: Option<u64>,
+    pub(crate) after: Option<u64>,
+}
+
+pub(crate) struct Report {
+    pub(crate) meta: Meta,
+    /// (ours, baseline) per concurrency.
+    pub(crate) stateless: Vec<(RunStats, RunStats)>,
+    pub(crate) sessions: RunStats,
+    pub(crate) memory: Vec<Memory>,
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+const TARGET_RATIO: f64 = 0.8;
+const TARGET_P99_MS: f64 = 10.0;
+const TARGET_IDLE_MIB: f64 = 40.0;
+
+impl Report {
+    pub(crate) fn render(&self) -> String {
+        let mut out = String::new();
+        self.render_into(&mut out);
+        out
+    }
+
+    // `write!` to a String cannot fail; the results are ignored on purpose.
+    fn render_into(&self, o: &mut String) {
+        let m = &self.meta;
+        let _ = writeln!(o, "# mcp-connector benchmark\n");
+        let _ = writeln!(o, "- Command: `{}`", m.command);
+        let _ = writeln!(o, "- Date: {}", m.date);
+        let _ = writeln!(
+            o,
+            "- Machine: {} × {} (nproc {}), Linux {}",
+            m.nproc, m.cpu, m.nproc, m.kernel
+        );
+        let _ = writeln!(
+            o,
+            "- Load average before: {}; compiler processes running before/after: {}/{}{}",
+            m.loadavg_before,
+            m.compilers.0,
+            m.compilers.1,
+            if m.compilers == (0, 0) {
+                " (machine otherwise idle)"
+            } else {
+                " (numbers are noisy)"
+            }
+        );
+        let _ = writeln!(
+            o,
+            "- Load: closed loop, warm-up {:.0} s then {:.0} s per cell; load generator, \
+             connector and baseline share the machine's cores\n",
+            m.warmup.as_secs_f64(),
+            m.duration.as_secs_f64()
+        );
+
+        let _ = writeln!(o, "## Stateless `tools/call` (get_employee_count)\n");
+        let _ = writeln!(
+            o,
+            "| C | ours req/s | ours p50 ms | ours p99 ms | ours errors | baseline req/s | baseline p50 ms | baseline p99 ms | baseline errors | ratio ours/baseline |"
+        );
+        let _ = writeln!(o, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for (ours, base) in &self.stateless {
+            let _ = writeln!(
+                o,
+                "| {} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {:.2} | {:.2} | {} | {:.2} |",
+                ours.concurrency,
+                ours.rate(),
+                ours.quantile_ms(0.5),
+                ours.quantile_ms(0.99),
+                ours.errors,
+                base.rate(),
+                base.quantile_ms(0.5),
+                base.quantile_ms(0.99),
+                base.errors,
+                ratio(ours, base),
+            );
+        }
+
+        let s = &self.sessions;
+        let _ = writeln!(o, "\n## Full sessions (`--sessions`)\n");
+        let _ = writeln!(
+            o,
+            "initialize → notifications/initialized → tools/call → DELETE, {} tasks.\n",
+            s.concurrency
+        );
+        let _ = writeln!(o, "| C | sessions/s | p50 ms | p99 ms | errors |");
+        let _ = writeln!(o, "|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            o,
+            "| {} | {:.0} | {:.2} | {:.2} | {} |",
+            s.concurrency,
+            s.rate(),
+            s.quantile_ms(0.5),
+            s.quantile_ms(0.99),
+            s.errors
+        );
+
+        let _ = writeln!(o, "\n## Server memory (VmRSS)\n");
+        let _ = writeln!(
+            o,
+            "| process | idle MiB | peak under load MiB | after load MiB |"
+        );
+        let _ = writeln!(o, "|---|---:|---:|---:|");
+        for mem in &self.memory {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} |",
+                mem.name,
+                mib(mem.idle),
+                mib(mem.peak),
+                mib(mem.after)
+            );
+        }
+
+        let errors: Vec<String> = self
+            .stateless
+            .iter()
+            .flat_map(|(a, b)| [a, b])
+            .chain([s])
+            .filter_map(|r| r.first_error.clone())
+            .collect();
+        if !errors.is_empty() {
+            let _ = writeln!(o, "\nFirst errors seen:\n");
+            for e in errors {
+                let _ = writeln!(o, "- `{e}`");
+            }
+        }
+
+        let _ = writeln!(o, "\n## Targets\n");
+        let _ = writeln!(o, "| target | measured | status |");
+        let _ = writeln!(o, "|---|---|---|");
+        for (target, measured, met) in self.targets() {
+            let status = match met {
+                Some(true) => "met",
+                Some(false) => "**missed**",
+                None => "not measured",
+            };
+            let _ = writeln!(o, "| {target} | {measured} | {status} |");
+        }
+    }
+
+    /// (target, measured value, met?) for each target of the spec.
+    pub(crate) fn targets(&self) -> Vec<(String, String, Option<bool>)> {
+        let at = |c: usize| {
+            self.stateless
+                .iter()
+                .find(|(ours, _)| ours.concurrency == c)
+        };
+        let mut rows = Vec::new();
+        for c in [16, 64] {
+            let row = match at(c) {
+                Some((ours, base)) => {
+                    let r = ratio(ours, base);
+                    (format!("{r:.2}"), Some(r >= TARGET_RATIO))
+                }
+                None => ("—".to_owned(), None),
+            };
+            rows.push((
+                format!("throughput ratio ≥ {TARGET_RATIO} at C={c}"),
+                row.0,
+                row.1,
+            ));
+        }
+        let p99 = at(16).map(|(ours, _)| ours.quantile_ms(0.99));
+        rows.push((
+            format!("p99 < {TARGET_P99_MS} ms at C=16"),
+            p99.map_or("—".to_owned(), |v| format!("{v:.2} ms")),
+            p99.map(|v| v < TARGET_P99_MS),
+        ));
+        let idle = self
+            .memory
+            .first()
+            .and_then(|m| m.idle)
+            .map(|b| b as f64 / MIB);
+        rows.push((
+            format!("idle memory < {TARGET_IDLE_MIB} MiB"),
+            idle.map_or("—".to_owned(), |v| format!("{v:.1} MiB")),
+            idle.map(|v| v < TARGET_IDLE_MIB),
+        ));
+        let errors: u64 = self
+            .stateless
+            .iter()
+            .map(|(ours, _)| ours.errors)
+            .sum::<u64>()
+            + self.sessions.errors;
+        rows.push((
+            "no error under load".to_owned(),
+            format!("{errors} errors"),
+            Some(errors == 0),
+        ));
+        rows
+    }
+}
+
+fn ratio(ours: &RunStats, base: &RunStats) -> f64 {
+    let b = base.rate();
+    if b > 0.0 { ours.rate() / b } else { f64::NAN }
+}
+
+fn mib(bytes: Option<u64>) -> String {
+    bytes.map_or("—".to_owned(), |b| format!("{:.1}", b as f64 / MIB))
+}
+
+/// The current UTC time as `YYYY-MM-DD HH:MM UTC`, without a date crate.
+fn utc_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    let (y, mo, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{mo:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// Proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::civil_from_days;
+
+    #[test]
+    fn dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+    }
+}

@@ -1,0 +1,16 @@
+//! Integration tests: one binary, a real server on 127.0.0.1:0 per test.
+
+// `pub` in a test binary is crate-visible by construction.
+#![allow(unreachable_pub)]
+
+mod common;
+
+mod cli;
+mod company_tools;
+mod edge;
+mod protocol_legacy;
+mod protocol_modern;
+mod resources_prompts;
+mod sessions;
+mod shutdown;
+mod store;

@@ -1,0 +1,134 @@
+//! The stateless 2026-07-28 revision: `server/discover`, per-request `_meta`
+//! and the required headers with their error codes.
+
+use serde_json::json;
+
+use crate::common::{MODERN, read_message};
+use crate::db_test;
+
+db_test!(server_discover_lists_both_eras, |srv| {
+    let (status, r) = srv.modern("server/discover", json!({}), None).await;
+    assert_eq!(status, 200, "{r}");
+    let result = &r["result"];
+    assert_eq!(result["resultType"], "complete");
+    let versions: Vec<&str> = result["supportedVersions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(
+        versions,
+        ["2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"]
+    );
+    assert!(result["capabilities"]["tools"].is_object());
+    assert_eq!(
+        result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "company-tools"
+    );
+});
+
+db_test!(modern_tool_call_answers_42, |srv| {
+    let (status, r) = srv
+        .modern(
+            "tools/call",
+            json!({"name": "get_employee_count", "arguments": {"department": "engineering"}}),
+            Some("get_employee_count"),
+        )
+        .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["result"]["structuredContent"]["count"], 42);
+    assert_eq!(r["result"]["resultType"], "complete");
+});
+
+db_test!(modern_lists_carry_cache_hints, |srv| {
+    let (status, r) = srv.modern("tools/list", json!({}), None).await;
+    assert_eq!(status, 200);
+    assert!(r["result"]["ttlMs"].as_u64().is_some(), "{r}");
+    assert!(r["result"]["cacheScope"].is_string(), "{r}");
+});
+
+fn modern_body(method: &str, version: &str, with_caps: bool) -> String {
+    let mut meta = json!({"io.modelcontextprotocol/protocolVersion": version});
+    if with_caps {
+        meta["io.modelcontextprotocol/clientCapabilities"] = json!({});
+    }
+    json!({"jsonrpc": "2.0", "id": 42, "method": method,
+        "params": {"name": "get_employee_count", "arguments": {"department": "sales"}, "_meta": meta}})
+    .to_string()
+}
+
+db_test!(modern_header_mismatch_is_32020, |srv| {
+    // Mcp-Name missing on tools/call.
+    let res = srv
+        .post_raw(
+            modern_body("tools/call", MODERN, true),
+            &[
+                ("mcp-protocol-version", MODERN),
+                ("mcp-method", "tools/call"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let r = read_message(res).await;
+    assert_eq!(r["error"]["code"], -32020, "{r}");
+    assert_eq!(r["id"], 42);
+    // Mcp-Method disagrees with the body.
+    let res = srv
+        .post_raw(
+            modern_body("tools/call", MODERN, true),
+            &[
+                ("mcp-protocol-version", MODERN),
+                ("mcp-method", "tools/list"),
+                ("mcp-name", "get_employee_count"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(read_message(res).await["error"]["code"], -32020);
+});
+
+db_test!(modern_unsupported_version_is_32022, |srv| {
+    let res = srv
+        .post_raw(
+            modern_body("tools/call", "1900-01-01", true),
+            &[
+                ("mcp-protocol-version", "1900-01-01"),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "get_employee_count"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let r = read_message(res).await;
+    assert_eq!(r["error"]["code"], -32022, "{r}");
+    assert_eq!(r["id"], 42);
+    assert!(
+        r["error"]["data"]["supported"]
+            .as_array()
+            .is_some_and(|a| a.contains(&json!(MODERN))),
+        "{r}"
+    );
+});
+
+db_test!(modern_missing_client_capabilities_is_32602, |srv| {
+    let res = srv
+        .post_raw(
+            modern_body("tools/call", MODERN, false),
+            &[
+                ("mcp-protocol-version", MODERN),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "get_employee_count"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(read_message(res).await["error"]["code"], -32602);
+});
+
+db_test!(modern_unknown_method_is_404_32601, |srv| {
+    let (status, r) = srv.modern("nothing/here", json!({}), None).await;
+    assert_eq!(status, 404, "{r}");
+    assert_eq!(r["error"]["code"], -32601);
+    assert_eq!(r["id"], 7);
+});

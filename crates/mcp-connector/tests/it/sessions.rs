@@ -1,0 +1,253 @@
+//! `--sessions`: stateful sessions with `Mcp-Session-Id`, shared through the
+//! database, resumable streams and server-to-client requests.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::{LEGACY, Opts, TestServer, read_message, sse_messages};
+use crate::db_test;
+
+/// Initialize a session; its id.
+async fn open_session(srv: &TestServer, capabilities: Value) -> String {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": LEGACY, "capabilities": capabilities, "clientInfo": {"name": "it", "version": "1"}}})
+    .to_string();
+    let res = srv.post_raw(body, &[]).await;
+    assert_eq!(res.status(), 200);
+    let id = res
+        .headers()
+        .get("mcp-session-id")
+        .expect("session id issued")
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        id.bytes().all(|b| (0x21..=0x7e).contains(&b)),
+        "visible ASCII only"
+    );
+    let r = read_message(res).await;
+    assert_eq!(r["result"]["protocolVersion"], LEGACY);
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string();
+    let res = srv
+        .post_raw(
+            note,
+            &[("mcp-session-id", &id), ("mcp-protocol-version", LEGACY)],
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    id
+}
+
+async fn in_session(srv: &TestServer, id: &str, method: &str, params: Value) -> reqwest::Response {
+    let body = json!({"jsonrpc": "2.0", "id": 2, "method": method, "params": params}).to_string();
+    srv.post_raw(
+        body,
+        &[("mcp-session-id", id), ("mcp-protocol-version", LEGACY)],
+    )
+    .await
+}
+
+fn count_args() -> Value {
+    json!({"name": "get_employee_count", "arguments": {"department": "engineering"}})
+}
+
+db_test!(session_lifecycle, Opts::sessions(), |srv| {
+    let id = open_session(&srv, json!({})).await;
+    let r = read_message(in_session(&srv, &id, "tools/call", count_args()).await).await;
+    assert_eq!(r["result"]["structuredContent"]["count"], 42);
+
+    // Missing id: 400. Unknown id: 404.
+    let body = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}).to_string();
+    assert_eq!(
+        srv.post_raw(body, &[("mcp-protocol-version", LEGACY)])
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(
+        in_session(&srv, "no-such-session", "tools/list", json!({}))
+            .await
+            .status(),
+        404
+    );
+
+    // DELETE ends it; afterwards the id is unknown.
+    let res = srv
+        .client
+        .delete(&srv.url)
+        .header("mcp-session-id", &id)
+        .send()
+        .await
+        .expect("sent");
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(
+        in_session(&srv, &id, "tools/list", json!({}))
+            .await
+            .status(),
+        404
+    );
+});
+
+db_test!(session_get_stream_opens, Opts::sessions(), |srv| {
+    let id = open_session(&srv, json!({})).await;
+    let res = srv
+        .client
+        .get(&srv.url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &id)
+        .header("mcp-protocol-version", LEGACY)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/event-stream")
+    );
+    // Without a session id the GET is refused.
+    let res = srv
+        .client
+        .get(&srv.url)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 400);
+});
+
+db_test!(
+    another_replica_serves_the_session,
+    Opts::sessions(),
+    |srv| {
+        let id = open_session(&srv, json!({})).await;
+        // A second server on the same database has never seen this session in
+        // memory; it restores it from the session table.
+        let other = srv.replica(Opts::sessions()).await;
+        let r = read_message(in_session(&other, &id, "tools/call", count_args()).await).await;
+        assert_eq!(r["result"]["structuredContent"]["count"], 42, "{r}");
+        other.stop().await;
+    }
+);
+
+db_test!(
+    streams_are_resumable_with_last_event_id,
+    Opts {
+        sessions: true,
+        ..Opts::conformance()
+    },
+    |srv| {
+        let id = open_session(&srv, json!({})).await;
+        // Read the call's stream up to its first progress event, then drop the
+        // connection as a flaky network would.
+        let mut res = in_session(&srv, &id, "tools/call", json!({"name": "test_tool_with_progress", "arguments": {}, "_meta": {"progressToken": 9}})).await;
+        let mut text = String::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !text.contains("notifications/progress") || !text.contains("\nid:") {
+            let chunk = tokio::time::timeout_at(deadline, res.chunk())
+                .await
+                .expect("in time")
+                .expect("chunk")
+                .expect("open");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        drop(res);
+        let progress_event = text
+            .split("\n\n")
+            .find(|e| e.contains("notifications/progress"))
+            .and_then(|e| e.lines().find_map(|l| l.strip_prefix("id:")))
+            .map(str::trim)
+            .expect("the progress event has an id")
+            .to_owned();
+        let ids = [progress_event.as_str()];
+        // Reconnect while the call is still running (rmcp keeps a request's
+        // stream for resumption until its response has been delivered).
+        // Reconnect after the first event: the rest is replayed.
+        let res = srv
+            .client
+            .get(&srv.url)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &id)
+            .header("mcp-protocol-version", LEGACY)
+            .header("last-event-id", ids[0])
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(res.status(), 200);
+        let mut res = res;
+        let mut replay = String::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !sse_messages(&replay).iter().any(|m| m["id"] == 2) {
+            match tokio::time::timeout_at(deadline, res.chunk()).await {
+                Ok(Ok(Some(chunk))) => replay.push_str(&String::from_utf8_lossy(&chunk)),
+                _ => break,
+            }
+        }
+        let msgs = sse_messages(&replay);
+        assert!(
+            msgs.iter().any(|m| m["id"] == 2 && m["result"].is_object()),
+            "the result is replayed: {replay}"
+        );
+    }
+);
+
+db_test!(
+    server_to_client_elicitation,
+    Opts {
+        sessions: true,
+        ..Opts::conformance()
+    },
+    |srv| {
+        let id = open_session(&srv, json!({"elicitation": {}})).await;
+        let mut res = in_session(
+            &srv,
+            &id,
+            "tools/call",
+            json!({"name": "test_elicitation", "arguments": {"message": "Who are you?"}}),
+        )
+        .await;
+        assert_eq!(res.status(), 200);
+        let mut buf = String::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let request = loop {
+            if let Some(m) = sse_messages(&buf)
+                .into_iter()
+                .find(|m| m["method"] == "elicitation/create")
+            {
+                break m;
+            }
+            let chunk = tokio::time::timeout_at(deadline, res.chunk())
+                .await
+                .expect("elicitation in time")
+                .expect("chunk")
+                .expect("open");
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+        };
+        assert_eq!(request["params"]["message"], "Who are you?");
+        let answer = json!({"jsonrpc": "2.0", "id": request["id"], "result": {"action": "accept", "content": {"username": "ada", "email": "ada@example.com"}}}).to_string();
+        let ack = srv
+            .post_raw(
+                answer,
+                &[("mcp-session-id", &id), ("mcp-protocol-version", LEGACY)],
+            )
+            .await;
+        assert_eq!(ack.status(), 202);
+        let result = loop {
+            if let Some(m) = sse_messages(&buf).into_iter().find(|m| m["id"] == 2) {
+                break m;
+            }
+            let chunk = tokio::time::timeout_at(deadline, res.chunk())
+                .await
+                .expect("result in time")
+                .expect("chunk")
+                .expect("open");
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+        };
+        let text = result["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(text.contains("accept") && text.contains("ada"), "{result}");
+    }
+);

