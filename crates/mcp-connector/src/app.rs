@@ -66,7 +66,7 @@ impl AppState {
                 db.clone(),
                 sealer.clone(),
             )?),
-            Demo::Conformance => Arc::new(crate::demo::conformance::Conformance::new()?),
+            Demo::Conformance => Arc::new(crate::demo::conformance::Conformance::new(&sealer)?),
         };
         Ok(Self {
             mcp: Shared {

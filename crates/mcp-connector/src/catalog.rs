@@ -9,7 +9,7 @@ pub mod tools;
 
 use futures::future::BoxFuture;
 use rmcp::model::{
-    CompleteRequestParams, CompletionInfo, GetPromptRequestParams, GetPromptResult, Prompt,
+    CompleteRequestParams, CompletionInfo, GetPromptRequestParams, GetPromptResponse, Prompt,
     ReadResourceResult, Resource, ResourceTemplate,
 };
 
@@ -31,6 +31,9 @@ pub enum CatalogError {
     /// The completion reference names nothing completable.
     #[error("unknown completion reference")]
     UnknownReference,
+    /// Malformed request parameters (for example a tampered `requestState`).
+    #[error("{0}")]
+    InvalidParams(String),
     /// Something broke underneath; the details are logged, never sent.
     #[error("internal error")]
     Internal(#[from] crate::store::StoreError),
@@ -68,11 +71,11 @@ pub trait Catalog: Send + Sync + 'static {
     /// Prompts.
     fn prompts(&self) -> Vec<Prompt>;
 
-    /// Render one prompt.
+    /// Render one prompt (or, in 2026-07-28, ask the client for input first).
     fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-    ) -> BoxFuture<'_, Result<GetPromptResult, CatalogError>>;
+    ) -> BoxFuture<'_, Result<GetPromptResponse, CatalogError>>;
 
     /// Complete an argument of a prompt or resource template.
     fn complete(

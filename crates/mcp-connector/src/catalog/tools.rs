@@ -17,8 +17,9 @@ use futures::future::BoxFuture;
 use rmcp::RoleServer;
 use rmcp::handler::server::common::{schema_for_output, schema_for_type};
 use rmcp::model::{
-    CallToolResult, ContentBlock, JsonObject, LoggingLevel, LoggingMessageNotificationParam,
-    ProgressNotificationParam, Tool, ToolAnnotations,
+    CallToolResponse, CallToolResult, ClientCapabilities, ContentBlock, InputResponses, JsonObject,
+    LoggingLevel, LoggingMessageNotificationParam, ProgressNotificationParam, Tool,
+    ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use serde::Serialize;
@@ -37,6 +38,14 @@ pub enum ToolError {
     Refused(String),
     #[error("The tool did not finish within {0} seconds.")]
     Timeout(u64),
+    /// The call needs a client capability the client did not declare: a
+    /// JSON-RPC error (`-32021`), since retrying cannot help.
+    #[error("missing required client capability")]
+    MissingCapability(Box<ClientCapabilities>),
+    /// The request itself is malformed (for example a tampered
+    /// `requestState`): a JSON-RPC `-32602`, not a tool result.
+    #[error("{0}")]
+    InvalidParams(String),
     #[error("internal error")]
     Internal(#[from] crate::store::StoreError),
 }
@@ -119,6 +128,13 @@ pub struct ToolCtx {
     /// Lowest level the client wants as `notifications/message`; `None` means
     /// the client asked for no log messages (2026-07-28 without `logLevel`).
     pub log_level: Option<LoggingLevel>,
+    /// What the client can do: the request's `_meta` (2026-07-28) or its
+    /// `initialize` (older revisions).
+    pub client_capabilities: ClientCapabilities,
+    /// Answers to an earlier `input_required` result (2026-07-28 MRTR).
+    pub input_responses: Option<InputResponses>,
+    /// The `requestState` echoed from an earlier round; attacker-controlled.
+    pub request_state: Option<String>,
 }
 
 impl ToolCtx {
@@ -178,9 +194,11 @@ pub fn text(s: impl Into<String>) -> CallToolResult {
     CallToolResult::success(vec![ContentBlock::text(s.into())])
 }
 
-type Handler = dyn Fn(ToolCtx, JsonObject) -> BoxFuture<'static, Result<CallToolResult, ToolError>>
-    + Send
-    + Sync;
+/// A tool's answer: a result, or (2026-07-28) a request for client input.
+pub type ToolReply = CallToolResponse;
+
+type Handler =
+    dyn Fn(ToolCtx, JsonObject) -> BoxFuture<'static, Result<ToolReply, ToolError>> + Send + Sync;
 
 /// One registered tool.
 #[derive(Clone)]
@@ -195,7 +213,7 @@ impl ToolEntry {
         &self,
         ctx: ToolCtx,
         args: JsonObject,
-    ) -> BoxFuture<'static, Result<CallToolResult, ToolError>> {
+    ) -> BoxFuture<'static, Result<ToolReply, ToolError>> {
         (self.handler)(ctx, args)
     }
 }
@@ -214,11 +232,12 @@ impl ToolSet {
     }
 
     /// Register a tool whose arguments decode into `A`.
-    pub fn add<A, F, Fut>(&mut self, spec: ToolSpec, f: F) -> Result<(), RegisterError>
+    pub fn add<A, R, F, Fut>(&mut self, spec: ToolSpec, f: F) -> Result<(), RegisterError>
     where
         A: DeserializeOwned + schemars::JsonSchema + Send + 'static,
+        R: Into<ToolReply> + 'static,
         F: Fn(ToolCtx, A) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
+        Fut: Future<Output = Result<R, ToolError>> + Send + 'static,
     {
         let schema = schema_for_type::<A>();
         self.add_raw(spec, schema, None, f)
@@ -242,7 +261,7 @@ impl ToolSet {
 
     /// Register a tool with an explicit input schema (for fixtures whose schema
     /// is itself the thing under test).
-    pub fn add_raw<A, F, Fut>(
+    pub fn add_raw<A, R, F, Fut>(
         &mut self,
         spec: ToolSpec,
         input_schema: Arc<JsonObject>,
@@ -251,8 +270,9 @@ impl ToolSet {
     ) -> Result<(), RegisterError>
     where
         A: DeserializeOwned + Send + 'static,
+        R: Into<ToolReply> + 'static,
         F: Fn(ToolCtx, A) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
+        Fut: Future<Output = Result<R, ToolError>> + Send + 'static,
     {
         if !valid_tool_name(spec.name) {
             return Err(RegisterError::InvalidName(spec.name.to_owned()));
@@ -272,7 +292,7 @@ impl ToolSet {
             let f = f.clone();
             Box::pin(async move {
                 let parsed: A = decode_arguments(args)?;
-                f(ctx, parsed).await
+                f(ctx, parsed).await.map(Into::into)
             })
         });
         self.by_name
@@ -367,7 +387,7 @@ mod tests {
         );
         let bad = ToolSpec::read("bad.name", "Bad", "d");
         assert!(matches!(
-            set.add(bad, |_, _: Args| async { Ok(text("x")) }),
+            set.add(bad, |_, _: Args| async { Ok::<_, ToolError>(text("x")) }),
             Err(RegisterError::InvalidName(_))
         ));
     }

@@ -7,9 +7,9 @@ use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use mcp_connector_security::Sealer;
 use rmcp::model::{
-    ArgumentInfo, CompleteRequestParams, CompletionInfo, GetPromptRequestParams, GetPromptResult,
-    Prompt, PromptArgument, PromptMessage, ReadResourceResult, Reference, Resource,
-    ResourceContents, ResourceTemplate, Role,
+    ArgumentInfo, CompleteRequestParams, CompletionInfo, GetPromptRequestParams, GetPromptResponse,
+    GetPromptResult, Prompt, PromptArgument, PromptMessage, ReadResourceResult, Reference,
+    Resource, ResourceContents, ResourceTemplate, Role,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -359,7 +359,7 @@ impl Catalog for Company {
     fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-    ) -> BoxFuture<'_, Result<GetPromptResult, CatalogError>> {
+    ) -> BoxFuture<'_, Result<GetPromptResponse, CatalogError>> {
         async move {
             if request.name != "headcount_report" {
                 return Err(CatalogError::UnknownPrompt(request.name));
@@ -394,7 +394,8 @@ impl Catalog for Company {
                 "Write a short headcount report for {scope}. Use only these figures from the company database:\n{table}"
             );
             Ok(GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)])
-                .with_description(format!("Headcount report for {scope}")))
+                .with_description(format!("Headcount report for {scope}"))
+                .into())
         }
         .boxed()
     }

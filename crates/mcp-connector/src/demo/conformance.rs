@@ -7,6 +7,8 @@
 // still tests them for the older revisions.
 #![allow(deprecated)]
 
+mod mrtr;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,11 +17,13 @@ use futures::future::BoxFuture;
 use rmcp::model::{
     AudioContent, CallToolResult, CompleteRequestParams, CompletionInfo, ContentBlock,
     CreateMessageRequestParams, ElicitRequestParams, ElicitationAction, ElicitationSchema,
-    GetPromptRequestParams, GetPromptResult, ImageContent, JsonObject, Prompt, PromptArgument,
-    PromptMessage, ReadResourceResult, Reference, Resource, ResourceContents, ResourceTemplate,
-    Role, SamplingMessage,
+    GetPromptRequestParams, GetPromptResponse, GetPromptResult, ImageContent, JsonObject, Prompt,
+    PromptArgument, PromptMessage, ReadResourceResult, Reference, Resource, ResourceContents,
+    ResourceTemplate, Role, SamplingMessage,
 };
 use serde_json::{Value, json};
+
+use mcp_connector_security::Sealer;
 
 use crate::catalog::tools::{RegisterError, text};
 use crate::catalog::{Catalog, CatalogError, Identity, ToolCtx, ToolError, ToolSet, ToolSpec};
@@ -40,11 +44,11 @@ fn object(v: Value) -> Arc<JsonObject> {
     })
 }
 
-fn no_params() -> Arc<JsonObject> {
+pub(super) fn no_params() -> Arc<JsonObject> {
     object(json!({"type": "object", "properties": {}}))
 }
 
-const fn spec(name: &'static str, description: &'static str) -> ToolSpec {
+pub(super) const fn spec(name: &'static str, description: &'static str) -> ToolSpec {
     ToolSpec::read(name, name, description)
 }
 
@@ -98,7 +102,7 @@ fn fixed(
 }
 
 impl Conformance {
-    pub fn new() -> Result<Self, RegisterError> {
+    pub fn new(sealer: &Sealer) -> Result<Self, RegisterError> {
         let mut t = ToolSet::new();
         fixed(
             &mut t,
@@ -251,8 +255,17 @@ impl Conformance {
             object(json!({
                 "$schema": "https://json-schema.org/draft/2020-12/schema",
                 "type": "object",
-                "$defs": {"address": {"type": "object", "properties": {"street": {"type": "string"}, "city": {"type": "string"}}}},
-                "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+                "$defs": {"address": {"$anchor": "addressDef", "type": "object", "properties": {"street": {"type": "string"}, "city": {"type": "string"}}}},
+                "properties": {
+                    "name": {"type": "string"},
+                    "address": {"$ref": "#/$defs/address"},
+                    "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+                    "phone": {"type": "string"},
+                    "email": {"type": "string"}},
+                "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+                "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+                "then": {"required": ["phone"]},
+                "else": {"required": ["email"]},
                 "additionalProperties": false})),
             None,
             |_ctx, a: JsonObject| async move {
@@ -268,6 +281,7 @@ impl Conformance {
                 Ok(text("Reconnection test completed"))
             },
         )?;
+        mrtr::register(&mut t, sealer)?;
         Ok(Self { tools: t })
     }
 }
@@ -339,6 +353,11 @@ impl Catalog for Conformance {
     }
 
     fn prompts(&self) -> Vec<Prompt> {
+        let arg = |name: &str, description: &str| {
+            PromptArgument::new(name)
+                .with_description(description)
+                .with_required(true)
+        };
         vec![
             Prompt::new(
                 "test_simple_prompt",
@@ -349,22 +368,23 @@ impl Catalog for Conformance {
                 "test_prompt_with_arguments",
                 Some("A test prompt that accepts arguments"),
                 Some(vec![
-                    PromptArgument::new("arg1")
-                        .with_description("First test argument")
-                        .with_required(true),
-                    PromptArgument::new("arg2")
-                        .with_description("Second test argument")
-                        .with_required(false),
+                    arg("arg1", "First test argument"),
+                    arg("arg2", "Second test argument"),
                 ]),
             ),
             Prompt::new(
                 "test_prompt_with_embedded_resource",
                 Some("A test prompt that includes an embedded resource"),
-                None,
+                Some(vec![arg("resourceUri", "URI of the resource to embed")]),
             ),
             Prompt::new(
                 "test_prompt_with_image",
                 Some("A test prompt that includes an image"),
+                None,
+            ),
+            Prompt::new(
+                "test_input_required_result_prompt",
+                Some("A prompt that asks the user for context first"),
                 None,
             ),
         ]
@@ -373,7 +393,7 @@ impl Catalog for Conformance {
     fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-    ) -> BoxFuture<'_, Result<GetPromptResult, CatalogError>> {
+    ) -> BoxFuture<'_, Result<GetPromptResponse, CatalogError>> {
         async move {
             let arg = |name: &str| {
                 request
@@ -384,10 +404,10 @@ impl Catalog for Conformance {
                     .unwrap_or("")
                     .to_owned()
             };
-            Ok(match request.name.as_str() {
+            let result = match request.name.as_str() {
                 "test_simple_prompt" => GetPromptResult::new(vec![PromptMessage::new_text(
                     Role::User,
-                    "This is a simple test prompt.",
+                    "This is a simple prompt for testing.",
                 )]),
                 "test_prompt_with_arguments" => {
                     GetPromptResult::new(vec![PromptMessage::new_text(
@@ -399,28 +419,40 @@ impl Catalog for Conformance {
                         ),
                     )])
                 }
-                "test_prompt_with_embedded_resource" => GetPromptResult::new(vec![
-                    PromptMessage::new_text(Role::User, "Here is a resource:"),
-                    PromptMessage::new(
-                        Role::User,
-                        ContentBlock::resource(
-                            ResourceContents::text(
-                                "Resource content for prompt",
-                                "test://static-text",
-                            )
-                            .with_mime_type("text/plain"),
+                "test_prompt_with_embedded_resource" => {
+                    let uri = Some(arg("resourceUri"))
+                        .filter(|u| !u.is_empty())
+                        .unwrap_or_else(|| "test://example-resource".into());
+                    GetPromptResult::new(vec![
+                        PromptMessage::new(
+                            Role::User,
+                            ContentBlock::resource(
+                                ResourceContents::text(
+                                    "Embedded resource content for testing.",
+                                    uri,
+                                )
+                                .with_mime_type("text/plain"),
+                            ),
                         ),
-                    ),
-                ]),
+                        PromptMessage::new_text(
+                            Role::User,
+                            "Please process the embedded resource above.",
+                        ),
+                    ])
+                }
                 "test_prompt_with_image" => GetPromptResult::new(vec![
-                    PromptMessage::new_text(Role::User, "Here is an image:"),
                     PromptMessage::new(
                         Role::User,
                         ContentBlock::Image(ImageContent::new(PNG, "image/png")),
                     ),
+                    PromptMessage::new_text(Role::User, "Please analyze the image above."),
                 ]),
+                "test_input_required_result_prompt" => {
+                    return mrtr::prompt(request.input_responses.as_ref());
+                }
                 _ => return Err(CatalogError::UnknownPrompt(request.name)),
-            })
+            };
+            Ok(result.into())
         }
         .boxed()
     }
@@ -432,7 +464,9 @@ impl Catalog for Conformance {
         async move {
             let values: Vec<String> = match (&request.r#ref, request.argument.name.as_str()) {
                 (Reference::Resource(_), "id") => vec!["1".into(), "2".into(), "3".into()],
-                (Reference::Prompt(_), "arg1" | "arg2") => vec!["alpha".into(), "beta".into()],
+                (Reference::Prompt(_), "arg1" | "arg2") => {
+                    vec!["testValue1".into(), "testValue2".into(), "alpha".into()]
+                }
                 _ => Vec::new(),
             };
             let prefix = request.argument.value.clone();

@@ -18,7 +18,7 @@ use rmcp::model::{
     ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
     LoggingLevel, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
     ReadResourceResponse, ServerCapabilities, SetLevelRequestParams, SubscribeRequestParams,
-    UnsubscribeRequestParams,
+    SubscriptionFilter, UnsubscribeRequestParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -94,7 +94,9 @@ fn catalog_error(err: CatalogError, ctx: &RequestContext<RoleServer>) -> McpErro
         CatalogError::UnknownPrompt(name) => {
             McpError::invalid_params(format!("Unknown prompt: {name}"), None)
         }
-        e @ CatalogError::InvalidArgument { .. } => McpError::invalid_params(e.to_string(), None),
+        e @ (CatalogError::InvalidArgument { .. } | CatalogError::InvalidParams(_)) => {
+            McpError::invalid_params(e.to_string(), None)
+        }
         CatalogError::UnknownReference => {
             McpError::invalid_params("Unknown completion reference", None)
         }
@@ -179,8 +181,16 @@ impl ServerHandler for ConnectorHandler {
         let _in_flight = self.shared.in_flight.token();
         let started = Instant::now();
         let cancelled = ctx.ct.clone();
+        let client_capabilities = ctx
+            .meta
+            .client_capabilities()
+            .or_else(|| ctx.peer.peer_info().map(|i| i.capabilities.clone()))
+            .unwrap_or_default();
         let tool_ctx = ToolCtx {
             log_level: self.log_threshold(&ctx),
+            client_capabilities,
+            input_responses: request.input_responses,
+            request_state: request.request_state,
             request: ctx,
         };
         let call = tool.call(tool_ctx, request.arguments.unwrap_or_default());
@@ -194,9 +204,19 @@ impl ServerHandler for ConnectorHandler {
         };
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let result = match outcome {
-            Ok(result) => {
+            Ok(CallToolResponse::Complete(result)) => {
                 tracing::info!(tool = %request.name, elapsed_ms, is_error = result.is_error.unwrap_or(false), "tool call");
                 result
+            }
+            Ok(other) => {
+                tracing::info!(tool = %request.name, elapsed_ms, "tool call needs client input");
+                return Ok(other);
+            }
+            Err(ToolError::MissingCapability(caps)) => {
+                return Err(McpError::missing_required_client_capability(*caps));
+            }
+            Err(ToolError::InvalidParams(message)) => {
+                return Err(McpError::invalid_params(message, None));
             }
             Err(ToolError::Internal(e)) => {
                 let reference = internal_reference("tool call", &e);
@@ -286,7 +306,6 @@ impl ServerHandler for ConnectorHandler {
             .catalog
             .get_prompt(request)
             .await
-            .map(Into::into)
             .map_err(|e| catalog_error(e, &ctx))
     }
 
@@ -301,6 +320,18 @@ impl ServerHandler for ConnectorHandler {
             .await
             .map(CompleteResult::new)
             .map_err(|e| catalog_error(e, &ctx))
+    }
+
+    /// `subscriptions/listen` (2026-07-28): accepted for catalogs that offer
+    /// subscriptions; rmcp acknowledges, tags and filters the stream.
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        self.shared
+            .catalog
+            .supports_subscriptions()
+            .then(|| requested.clone())
     }
 
     #[allow(deprecated)]

@@ -19,13 +19,14 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse as _, Response};
 use rmcp::transport::streamable_http_server::session::SessionStore;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
+use super::envelope;
 use super::handler::{ConnectorHandler, Shared};
 use crate::http::stream::idle_event_stream;
 
@@ -53,6 +54,7 @@ pub struct Endpoint {
     sse: Service,
     sessions: bool,
     keep_alive: Duration,
+    max_body_bytes: usize,
     shutdown: CancellationToken,
 }
 
@@ -82,6 +84,7 @@ impl Endpoint {
             sse: make(false),
             sessions: opts.sessions,
             keep_alive: opts.sse_keep_alive,
+            max_body_bytes: opts.max_body_bytes,
             shutdown: opts.shutdown,
         }
     }
@@ -120,26 +123,38 @@ fn classify_accept(value: Option<&HeaderValue>) -> Accepts {
 const BOTH: HeaderValue = HeaderValue::from_static("application/json, text/event-stream");
 
 /// `ANY /mcp`.
-pub async fn handle(State(ep): State<Endpoint>, mut req: Request) -> Response {
+pub async fn handle(State(ep): State<Endpoint>, req: Request) -> Response {
     if req.method() == Method::GET && !ep.sessions {
         return idle_event_stream(ep.keep_alive, ep.shutdown.clone());
     }
-    let service = if req.method() == Method::POST {
-        let accepts = classify_accept(req.headers().get(header::ACCEPT));
-        req.headers_mut().insert(header::ACCEPT, BOTH);
-        match accepts {
-            Accepts::Json => ep.json,
-            Accepts::SseOnly => ep.sse,
-        }
-    } else {
-        ep.sse
+    if req.method() != Method::POST {
+        return forward(ep.sse, req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    let bytes = match envelope::read_body(body, ep.max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(e) => return e.into_response(),
     };
+    let env = match envelope::check(&bytes) {
+        Ok(env) => env,
+        Err(e) => return e.into_response(),
+    };
+    let accepts = classify_accept(parts.headers.get(header::ACCEPT));
+    parts.headers.insert(header::ACCEPT, BOTH);
+    let service = match accepts {
+        Accepts::Json => ep.json,
+        Accepts::SseOnly => ep.sse,
+    };
+    let res = forward(service, Request::from_parts(parts, Body::from(bytes))).await;
+    envelope::normalise_error(res, env.id).await
+}
+
+async fn forward(service: Service, req: Request) -> Response {
     let res: Result<_, Infallible> = service.oneshot(req).await;
     match res {
         Ok(res) => res.map(Body::new),
         Err(never) => match never {},
     }
-    .into_response()
 }
 
 #[cfg(test)]
