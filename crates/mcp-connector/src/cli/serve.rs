@@ -17,37 +17,41 @@ pub(super) fn run(args: &ConfigArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let bound = listener.local_addr()?;
-        tracing::info!(%bound, endpoint = %url, backend = ?state.db.backend(), sessions = state.config.sessions, "mcp-connector listening");
         let shutdown = CancellationToken::new();
-        tokio::spawn(wait_for_signal(shutdown.clone()));
+        install_signal_handlers(shutdown.clone()).context("installing signal handlers")?;
+        tracing::info!(%bound, endpoint = %url, backend = ?state.db.backend(), sessions = state.config.sessions, "mcp-connector listening");
         serve(listener, state, shutdown).await.context("serving")?;
         tracing::info!("mcp-connector stopped");
         Ok(())
     })
 }
 
-/// Cancel `shutdown` on SIGTERM or Ctrl-C.
-async fn wait_for_signal(shutdown: CancellationToken) {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+/// Cancel `shutdown` on SIGTERM or Ctrl-C. The handlers are registered
+/// before this returns, so a signal sent once the server says it is listening
+/// is never lost to the default disposition (which would kill the process).
+#[cfg(unix)]
+fn install_signal_handlers(shutdown: CancellationToken) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+        tracing::info!("shutdown requested; finishing in-flight calls");
+        shutdown.cancel();
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn install_signal_handlers(shutdown: CancellationToken) -> std::io::Result<()> {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::info!("shutdown requested; finishing in-flight calls");
+            shutdown.cancel();
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
-    tracing::info!("shutdown requested; finishing in-flight calls");
-    shutdown.cancel();
+    });
+    Ok(())
 }

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it:
+#   1. cargo fmt --check and clippy -D warnings
+#   2. unit and integration tests (every integration test on SQLite, and on
+#      PostgreSQL too when TEST_DATABASE_URL is set)
+#   3. the official MCP conformance suite: stable (0.1.16, --suite all) against
+#      the conformance fixtures with --sessions, and the 2026-07-28 pre-release
+#      against them in both session modes
+#   4. the official Python and TypeScript SDK clients against the Company demo
+#
+# Environment:
+#   CARGO_TARGET_DIR    build cache (default: ~/.cache/mcp-connector/target, outside
+#                       the checkout so that fresh clones reuse it)
+#   TEST_DATABASE_URL   PostgreSQL for the second run of every test
+#                       (e.g. postgres://postgres@127.0.0.1:5432/postgres)
+#   SKIP_INTEROP=1      stop after the cargo tests (fast local loop)
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mcp-connector/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+passed=0
+step() { printf '\n==> %s\n' "$*"; }
+ok() { passed=$((passed + 1)); }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+ok
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+ok
+
+step "cargo test (TEST_DATABASE_URL=${TEST_DATABASE_URL:+set}${TEST_DATABASE_URL:-unset: SQLite only})"
+cargo test --workspace --locked
+ok
+
+if [[ "${SKIP_INTEROP:-0}" == "1" ]]; then
+  printf '\ntest.sh: %d passed, 0 failed\n' "$passed"
+  exit 0
+fi
+
+step "install the pinned clients and conformance suites"
+bash interop/setup.sh
+venv="${INTEROP_VENV:-$HOME/.cache/mcp-connector/venv}"
+
+step "start servers"
+bin="$CARGO_TARGET_DIR/debug/mcp-connector"
+cargo build --locked -p mcp-connector
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# start NAME ARGS...: run `mcp-connector serve` on a free loopback port; sets $url.
+start() {
+  local name="$1"; shift
+  local port; port="$(free_port)"
+  RUST_LOG="${RUST_LOG:-warn}" "$bin" serve --listen "127.0.0.1:$port" "$@" >"$work/$name.log" 2>&1 &
+  pids+=("$!")
+  for _ in $(seq 1 100); do
+    if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
+      url="http://127.0.0.1:$port/mcp"
+      echo "$name on $url"
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "server $name did not start:" >&2
+  cat "$work/$name.log" >&2
+  return 1
+}
+
+start company --database-url "sqlite://$work/company.db"; company_url="$url"
+start conformance-sessions --demo conformance --sessions --database-url "sqlite://$work/conf-s.db"; conf_sessions_url="$url"
+start conformance-stateless --demo conformance --database-url "sqlite://$work/conf.db"; conf_stateless_url="$url"
+if [[ -n "${TEST_DATABASE_URL:-}" ]]; then
+  pg_db="mcpc_interop_$$"
+  psql "$TEST_DATABASE_URL" -qAt -c "DROP DATABASE IF EXISTS $pg_db" -c "CREATE DATABASE $pg_db" >/dev/null
+  pg_url="$(python3 -c 'import sys,urllib.parse as u; p=u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/"+sys.argv[2])))' "$TEST_DATABASE_URL" "$pg_db")"
+  start company-postgres --database-url "$pg_url"; company_pg_url="$url"
+fi
+
+step "conformance: stable suite (--suite all) and 2026-07-28 pre-release, sessions mode"
+CONFORMANCE_SUITES="stable 2026-07-28" CONFORMANCE_RESULTS="$work/conformance-sessions" \
+  bash interop/conformance.sh "$conf_sessions_url"
+ok
+step "conformance: 2026-07-28 pre-release, stateless mode"
+CONFORMANCE_SUITES="2026-07-28" CONFORMANCE_RESULTS="$work/conformance-stateless" \
+  bash interop/conformance.sh "$conf_stateless_url"
+ok
+
+step "interop: official TypeScript SDK client"
+interop/node_modules/.bin/node interop/ts_client.mjs "$company_url"
+ok
+step "interop: official Python SDK client, newest protocol (2026-07-28)"
+"$venv/bin/python" interop/py_client.py --mode newest "$company_url"
+ok
+step "interop: official Python SDK client, session-based (initialize)"
+"$venv/bin/python" interop/py_client.py --mode session "$company_url"
+ok
+if [[ -n "${company_pg_url:-}" ]]; then
+  step "interop: Python and TypeScript clients against the Company demo on PostgreSQL"
+  "$venv/bin/python" interop/py_client.py --mode newest "$company_pg_url"
+  interop/node_modules/.bin/node interop/ts_client.mjs "$company_pg_url"
+  ok
+  psql "$TEST_DATABASE_URL" -qAt -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true
+fi
+
+printf '\ntest.sh: %d passed, 0 failed\n' "$passed"
