@@ -175,10 +175,10 @@ impl Config {
                 ));
             }
         }
-        if let Some(origin) = &public_origin {
-            if let Some(host) = origin.host_str() {
-                allowed_hosts.push(host.to_ascii_lowercase());
-            }
+        if let Some(origin) = &public_origin
+            && let Some(host) = origin.host_str()
+        {
+            allowed_hosts.push(host.to_ascii_lowercase());
         }
 
         let mut allowed_origins = Vec::new();

@@ -15,6 +15,9 @@
 //! * [`store`]: SQLite and PostgreSQL, with parallel migrations.
 //! * [`telemetry`]: structured logging.
 
+// Tests may unwrap: a panic is the failure report there.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod app;
 pub mod catalog;
 pub mod cli;

@@ -36,8 +36,8 @@ pub enum ToolError {
     NotFound(String),
     #[error("{0}")]
     Refused(String),
-    #[error("The tool did not finish within {0} seconds.")]
-    Timeout(u64),
+    #[error("The tool did not finish within {:.1} seconds.", .0.as_secs_f64())]
+    Timeout(std::time::Duration),
     /// The call needs a client capability the client did not declare: a
     /// JSON-RPC error (`-32021`), since retrying cannot help.
     #[error("missing required client capability")]

@@ -20,6 +20,11 @@ pub(super) fn run(args: &ConfigArgs) -> anyhow::Result<()> {
         let shutdown = CancellationToken::new();
         install_signal_handlers(shutdown.clone()).context("installing signal handlers")?;
         tracing::info!(%bound, endpoint = %url, backend = ?state.db.backend(), sessions = state.config.sessions, "mcp-connector listening");
+        if !bound.ip().is_loopback() {
+            // No authentication exists yet: say so loudly rather than silently
+            // exposing the tools.
+            tracing::warn!(%bound, "listening beyond loopback without authentication: expose this only behind network controls");
+        }
         serve(listener, state, shutdown).await.context("serving")?;
         tracing::info!("mcp-connector stopped");
         Ok(())

@@ -38,12 +38,12 @@ fn is_loopback_host(host: &str) -> bool {
 /// Split `authority` into host (lower case, IPv6 in brackets kept) and port.
 fn split_authority(authority: &str) -> (String, Option<&str>) {
     let authority = authority.trim();
-    if let Some(rest) = authority.strip_prefix('[') {
-        if let Some(end) = rest.find(']') {
-            let host = format!("[{}]", rest[..end].to_ascii_lowercase());
-            let port = rest[end + 1..].strip_prefix(':');
-            return (host, port);
-        }
+    if let Some(rest) = authority.strip_prefix('[')
+        && let Some(end) = rest.find(']')
+    {
+        let host = format!("[{}]", rest[..end].to_ascii_lowercase());
+        let port = rest[end + 1..].strip_prefix(':');
+        return (host, port);
     }
     match authority.rsplit_once(':') {
         Some((h, p)) if !h.contains(':') => (h.to_ascii_lowercase(), Some(p)),
@@ -73,7 +73,7 @@ impl EdgePolicy {
         }
         let serialised = url.origin().ascii_serialization();
         let loopback = url.host_str().is_some_and(is_loopback_host);
-        loopback || self.allowed_origins.iter().any(|o| *o == serialised)
+        loopback || self.allowed_origins.contains(&serialised)
     }
 
     fn check(&self, headers: &HeaderMap, uri_authority: Option<&str>) -> Result<(), EdgeError> {
@@ -101,10 +101,9 @@ impl EdgePolicy {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok())
+            && len > self.max_body_bytes as u64
         {
-            if len > self.max_body_bytes as u64 {
-                return Err(EdgeError::BodyTooLarge);
-            }
+            return Err(EdgeError::BodyTooLarge);
         }
         Ok(())
     }

@@ -196,7 +196,7 @@ impl ServerHandler for ConnectorHandler {
         let call = tool.call(tool_ctx, request.arguments.unwrap_or_default());
         let timeout = self.shared.tool_timeout;
         let outcome = tokio::select! {
-            r = tokio::time::timeout(timeout, call) => r.unwrap_or(Err(ToolError::Timeout(timeout.as_secs()))),
+            r = tokio::time::timeout(timeout, call) => r.unwrap_or(Err(ToolError::Timeout(timeout))),
             () = cancelled.cancelled() => {
                 tracing::info!(tool = %request.name, "tool call cancelled by the client");
                 return Err(McpError::internal_error("request cancelled", None));

@@ -28,6 +28,7 @@ pub struct Opts {
     pub sessions: bool,
     pub public_url: Option<&'static str>,
     pub max_body_bytes: Option<usize>,
+    pub tool_timeout: Option<Duration>,
 }
 
 impl Default for Opts {
@@ -37,6 +38,7 @@ impl Default for Opts {
             sessions: false,
             public_url: None,
             max_body_bytes: None,
+            tool_timeout: None,
         }
     }
 }
@@ -133,6 +135,9 @@ impl TestServer {
             shutdown_grace: Duration::from_secs(5),
             ..Config::default()
         };
+        if let Some(t) = opts.tool_timeout {
+            config.tool_timeout = t;
+        }
         if let Some(max) = opts.max_body_bytes {
             config.max_body_bytes = max;
         }
@@ -180,12 +185,12 @@ impl TestServer {
                 .expect("server task did not panic");
             r.expect("serve returned Ok");
         }
-        if let Some((admin, name)) = self.pg_admin.take() {
-            if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .await;
-            }
+        if let Some((admin, name)) = self.pg_admin.take()
+            && let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await
+        {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await;
         }
     }
 

@@ -258,3 +258,24 @@ db_test!(
         assert!(logs >= 3, "{text}");
     }
 );
+
+db_test!(
+    slow_tools_time_out_as_tool_errors,
+    crate::common::Opts {
+        tool_timeout: Some(std::time::Duration::from_millis(50)),
+        ..crate::common::Opts::conformance()
+    },
+    |srv| {
+        let started = std::time::Instant::now();
+        let r = srv.call("test_tool_with_progress", json!({})).await;
+        assert_eq!(r["isError"], true, "{r}");
+        assert!(
+            crate::common::first_text(&r).contains("did not finish"),
+            "{r}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        // The server goes on serving.
+        let r = srv.call("test_simple_text", json!({})).await;
+        assert_eq!(r["isError"], false);
+    }
+);

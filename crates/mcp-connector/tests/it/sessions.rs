@@ -251,3 +251,60 @@ db_test!(
         assert!(text.contains("accept") && text.contains("ada"), "{result}");
     }
 );
+
+db_test!(
+    cancelled_requests_get_no_result,
+    Opts {
+        sessions: true,
+        ..Opts::conformance()
+    },
+    |srv| {
+        let id = open_session(&srv, json!({})).await;
+        let mut res = in_session(&srv, &id, "tools/call", json!({"name": "test_tool_with_progress", "arguments": {}, "_meta": {"progressToken": 3}})).await;
+        let mut text = String::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !text.contains("notifications/progress") {
+            let chunk = tokio::time::timeout_at(deadline, res.chunk())
+                .await
+                .expect("in time")
+                .expect("chunk")
+                .expect("open");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 2, "reason": "user gave up"}}).to_string();
+        let ack = srv
+            .post_raw(
+                cancel,
+                &[("mcp-session-id", &id), ("mcp-protocol-version", LEGACY)],
+            )
+            .await;
+        assert_eq!(ack.status(), 202);
+        // The rest of the stream must not carry a successful result for id 2.
+        while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, res.chunk()).await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if sse_messages(&text).iter().any(|m| m["id"] == 2) {
+                break;
+            }
+        }
+        let done = sse_messages(&text);
+        assert!(
+            !done
+                .iter()
+                .any(|m| m["id"] == 2
+                    && m["result"]["content"][0]["text"] == "Progress test completed"),
+            "a cancelled call does not complete: {text}"
+        );
+        // The session is still usable.
+        let r = read_message(
+            in_session(
+                &srv,
+                &id,
+                "tools/call",
+                json!({"name": "test_simple_text", "arguments": {}}),
+            )
+            .await,
+        )
+        .await;
+        assert!(r["result"]["content"].is_array());
+    }
+);
