@@ -32,7 +32,7 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 ok
 
-step "cargo test (TEST_DATABASE_URL=${TEST_DATABASE_URL:+set}${TEST_DATABASE_URL:-unset: SQLite only})"
+step "cargo test (${TEST_DATABASE_URL:+SQLite and PostgreSQL}${TEST_DATABASE_URL:-SQLite only: TEST_DATABASE_URL is not set})"
 cargo test --workspace --locked
 ok
 
@@ -49,6 +49,8 @@ step "start servers"
 bin="$CARGO_TARGET_DIR/debug/mcp-connector"
 cargo build --locked -p mcp-connector
 work="$(mktemp -d)"
+# Conformance logs and checks.json are kept (git-ignored) for inspection after a failure.
+results="$root/interop/results/$(date -u +%Y%m%dT%H%M%SZ)"
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -89,11 +91,11 @@ if [[ -n "${TEST_DATABASE_URL:-}" ]]; then
 fi
 
 step "conformance: stable suite (--suite all) and 2026-07-28 pre-release, sessions mode"
-CONFORMANCE_SUITES="stable 2026-07-28" CONFORMANCE_RESULTS="$work/conformance-sessions" \
+CONFORMANCE_SUITES="stable 2026-07-28" CONFORMANCE_RESULTS="$results/sessions" \
   bash interop/conformance.sh "$conf_sessions_url"
 ok
 step "conformance: 2026-07-28 pre-release, stateless mode"
-CONFORMANCE_SUITES="2026-07-28" CONFORMANCE_RESULTS="$work/conformance-stateless" \
+CONFORMANCE_SUITES="2026-07-28" CONFORMANCE_RESULTS="$results/stateless" \
   bash interop/conformance.sh "$conf_stateless_url"
 ok
 

@@ -1,7 +1,7 @@
 //! Queries of the Company Tools demo. Reads use the read-only pool.
 
 use serde::Serialize;
-use sqlx::Row as _;
+use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::{Db, StoreError};
 
@@ -60,6 +60,36 @@ fn like_pattern(text: &str) -> String {
     out
 }
 
+/// Decode an employee from `(id, name, title, department)` columns, on either backend.
+fn employee<R: Row>(r: &R) -> Employee
+where
+    usize: ColumnIndex<R>,
+    for<'a> i64: Decode<'a, R::Database> + Type<R::Database>,
+    for<'a> String: Decode<'a, R::Database> + Type<R::Database>,
+{
+    Employee {
+        id: r.get(0),
+        name: r.get(1),
+        title: r.get(2),
+        department: r.get(3),
+    }
+}
+
+/// Decode a department from `(name, display_name, description, count)` columns.
+fn department<R: Row>(r: &R) -> Department
+where
+    usize: ColumnIndex<R>,
+    for<'a> i64: Decode<'a, R::Database> + Type<R::Database>,
+    for<'a> String: Decode<'a, R::Database> + Type<R::Database>,
+{
+    Department {
+        name: r.get(0),
+        display_name: r.get(1),
+        description: r.get(2),
+        employee_count: r.get(3),
+    }
+}
+
 const COUNT_SQLITE: &str = "SELECT count(*) FROM employees e JOIN departments d ON d.id = e.department_id WHERE d.name = ?";
 const COUNT_PG: &str = "SELECT count(*) FROM employees e JOIN departments d ON d.id = e.department_id WHERE d.name = $1";
 
@@ -89,31 +119,20 @@ impl Db {
 
     /// Every department with its headcount, by name.
     pub async fn departments(&self) -> Result<Vec<Department>, StoreError> {
-        let rows = match self {
-            Self::Sqlite { read, .. } => sqlx::query(DEPTS).fetch_all(read).await?,
-            Self::Postgres { read, .. } => {
-                return Ok(sqlx::query(DEPTS)
-                    .fetch_all(read)
-                    .await?
-                    .iter()
-                    .map(|r| Department {
-                        name: r.get(0),
-                        display_name: r.get(1),
-                        description: r.get(2),
-                        employee_count: r.get(3),
-                    })
-                    .collect());
-            }
-        };
-        Ok(rows
-            .iter()
-            .map(|r| Department {
-                name: r.get(0),
-                display_name: r.get(1),
-                description: r.get(2),
-                employee_count: r.get(3),
-            })
-            .collect())
+        Ok(match self {
+            Self::Sqlite { read, .. } => sqlx::query(DEPTS)
+                .fetch_all(read)
+                .await?
+                .iter()
+                .map(department)
+                .collect(),
+            Self::Postgres { read, .. } => sqlx::query(DEPTS)
+                .fetch_all(read)
+                .await?
+                .iter()
+                .map(department)
+                .collect(),
+        })
     }
 
     /// One department by key (case-insensitive).
@@ -164,12 +183,7 @@ impl Db {
                 .fetch_all(read)
                 .await?
                 .iter()
-                .map(|r| Employee {
-                    id: r.get(0),
-                    name: r.get(1),
-                    title: r.get(2),
-                    department: r.get(3),
-                })
+                .map(employee)
                 .collect::<Vec<_>>()
             }
             Self::Postgres { read, .. } => sqlx::query(
@@ -187,12 +201,7 @@ impl Db {
             .fetch_all(read)
             .await?
             .iter()
-            .map(|r| Employee {
-                id: r.get(0),
-                name: r.get(1),
-                title: r.get(2),
-                department: r.get(3),
-            })
+            .map(employee)
             .collect(),
         };
         let mut employees = rows;
@@ -259,12 +268,7 @@ impl Db {
             .bind(id)
             .fetch_optional(write)
             .await?
-            .map(|r| Employee {
-                id: r.get(0),
-                name: r.get(1),
-                title: r.get(2),
-                department: r.get(3),
-            }),
+            .as_ref().map(employee),
             Self::Postgres { write, .. } => sqlx::query(
                 "DELETE FROM employees e USING departments d \
                  WHERE e.id = $1 AND d.id = e.department_id \
@@ -273,12 +277,7 @@ impl Db {
             .bind(id)
             .fetch_optional(write)
             .await?
-            .map(|r| Employee {
-                id: r.get(0),
-                name: r.get(1),
-                title: r.get(2),
-                department: r.get(3),
-            }),
+            .as_ref().map(employee),
         };
         Ok(row)
     }
