@@ -7,11 +7,12 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::Request;
 use axum::routing::{any, get};
+use axum::serve::ListenerExt as _;
 use mcp_connector_security::Sealer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::catalog::Catalog;
@@ -19,8 +20,10 @@ use crate::config::{Config, Demo};
 use crate::http::edge::{self, EdgePolicy};
 use crate::http::health;
 use crate::http::rejection::EdgeError;
+use crate::http::request_id::RequestIds;
 use crate::mcp::handler::Shared;
 use crate::mcp::transport::{self, Endpoint, EndpointOptions};
+use crate::network::{self, Allowlist, NetworkPolicy, TrustedProxies};
 use crate::store::sessions::DbSessionStore;
 use crate::store::{Db, DbOptions, StoreError};
 
@@ -105,6 +108,10 @@ pub fn router(state: AppState) -> Router {
         max_body_bytes: c.max_body_bytes,
     };
     let request_timeout = c.request_timeout;
+    let network = NetworkPolicy {
+        allow: Allowlist::new(c.allow.clone()),
+        proxies: TrustedProxies::new(c.trusted_proxies.clone()),
+    };
 
     let mcp = Router::new()
         .route("/mcp", any(transport::handle))
@@ -124,6 +131,7 @@ pub fn router(state: AppState) -> Router {
             }
         }))
         .layer(axum::middleware::from_fn_with_state(policy, edge::enforce))
+        .layer(axum::middleware::from_fn_with_state(network, network::enforce))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
@@ -136,7 +144,7 @@ pub fn router(state: AppState) -> Router {
                 tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
             }),
         )
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
 }
 
 /// Serve `state` on `listener` until `shutdown` is cancelled, then stop
@@ -159,6 +167,11 @@ pub async fn serve(
             state.transport_shutdown.cancel();
         })
     };
+    // Nagle's algorithm would hold back the small writes of an SSE response
+    // until the client's delayed ACK (about 40 ms per event).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await;

@@ -1,6 +1,7 @@
 //! The command line: operator verbs. `anyhow` lives here and nowhere else.
 
 mod check_config;
+mod ip_ranges;
 mod migrate;
 mod serve;
 mod tools;
@@ -28,6 +29,8 @@ enum Command {
     CheckConfig(ConfigArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate(ConfigArgs),
+    /// Print the address presets for network.allow and warn when one may be out of date.
+    IpRanges(ConfigArgs),
     /// Inspect the tools the connector serves.
     Tools {
         #[command(subcommand)]
@@ -63,6 +66,9 @@ struct ConfigArgs {
     /// Tool set to serve [default: company].
     #[arg(long, value_enum, env = "MCP_CONNECTOR_DEMO")]
     demo: Option<Demo>,
+    /// Address, CIDR or preset allowed to connect (repeatable; e.g. anthropic).
+    #[arg(long = "allow", env = "MCP_CONNECTOR_ALLOW", value_delimiter = ',')]
+    allow: Vec<String>,
     /// Extra Host header value to accept (repeatable).
     #[arg(
         long = "allowed-host",
@@ -86,6 +92,7 @@ impl ConfigArgs {
                 sessions: self.sessions,
                 demo: self.demo,
                 allowed_hosts: self.allowed_hosts.clone(),
+                allow: self.allow.clone(),
                 log_format: self.log_format,
             },
         )
@@ -100,6 +107,7 @@ pub fn run() -> ExitCode {
         Command::Serve(args) => serve::run(&args),
         Command::CheckConfig(args) => check_config::run(&args),
         Command::Migrate(args) => migrate::run(&args),
+        Command::IpRanges(args) => ip_ranges::run(&args),
         Command::Tools {
             command: ToolsCommand::List(args),
         } => tools::list(&args),

@@ -11,7 +11,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use url::Url;
+
+use crate::network::presets::{self, Preset};
 
 use self::file::FileConfig;
 
@@ -68,6 +71,7 @@ pub struct Overrides {
     pub sessions: Option<bool>,
     pub demo: Option<Demo>,
     pub allowed_hosts: Vec<String>,
+    pub allow: Vec<String>,
     pub log_format: Option<LogFormat>,
 }
 
@@ -91,6 +95,13 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub sse_keep_alive: Duration,
     pub log_format: LogFormat,
+    /// `network.allow` resolved to ranges; empty allows everyone.
+    pub allow: Vec<IpNet>,
+    /// `network.allow` as written, for messages.
+    pub allow_entries: Vec<String>,
+    pub trusted_proxies: Vec<IpNet>,
+    /// Built-in presets with the config file's replacements applied.
+    pub presets: Vec<Preset>,
 }
 
 impl Default for Config {
@@ -114,6 +125,10 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(30),
             sse_keep_alive: Duration::from_secs(15),
             log_format: LogFormat::Text,
+            allow: Vec::new(),
+            allow_entries: Vec::new(),
+            trusted_proxies: Vec::new(),
+            presets: presets::builtin(),
         }
     }
 }
@@ -246,7 +261,54 @@ impl Config {
             ));
         }
 
+        let presets = merge_presets(file.network.presets)?;
+        let mut allow_entries = file.network.allow.unwrap_or_default();
+        allow_entries.extend(o.allow.iter().cloned());
+        let mut allow = Vec::new();
+        for entry in &allow_entries {
+            allow.extend(resolve_allow(entry, &presets)?);
+        }
+        let trusted_proxies = file
+            .network
+            .trusted_proxies
+            .unwrap_or_default()
+            .iter()
+            .map(|e| {
+                parse_net(e).ok_or_else(|| {
+                    ConfigError::invalid(
+                        "network.trusted_proxies",
+                        format!("`{e}` is not a CIDR or an address"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        match file.auth.mode.as_deref() {
+            None | Some("none") => {}
+            Some(other) => {
+                return Err(ConfigError::invalid(
+                    "auth.mode",
+                    format!(
+                        "`{other}` is not available in this release; the only mode is `none` (network controls)"
+                    ),
+                ));
+            }
+        }
+        // Without authentication, the network is the only control: refuse to
+        // listen beyond loopback unless an allowlist says who may connect.
+        if !listen.ip().is_loopback() && allow.is_empty() {
+            return Err(ConfigError::invalid(
+                "auth.mode",
+                format!(
+                    "`none` on {listen} (not loopback) needs network.allow, e.g. allow = [\"anthropic\"]"
+                ),
+            ));
+        }
+
         Ok(Self {
+            allow,
+            allow_entries,
+            trusted_proxies,
+            presets,
             listen,
             public_origin,
             allowed_hosts,
@@ -287,6 +349,69 @@ impl Config {
             None => format!("http://{}/mcp", self.listen),
         }
     }
+}
+
+/// A CIDR (`10.0.0.0/8`) or a single address (`192.0.2.7`, as a /32 or /128).
+fn parse_net(text: &str) -> Option<IpNet> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .ok()
+        .or_else(|| text.parse::<std::net::IpAddr>().ok().map(IpNet::from))
+        .map(|n| n.trunc())
+}
+
+/// One `network.allow` entry: a preset name, a CIDR or an address.
+fn resolve_allow(entry: &str, presets: &[Preset]) -> Result<Vec<IpNet>, ConfigError> {
+    if let Some(p) = presets.iter().find(|p| p.name == entry.trim()) {
+        return Ok(p.cidrs.clone());
+    }
+    parse_net(entry).map(|n| vec![n]).ok_or_else(|| {
+        let names: Vec<&str> = presets.iter().map(|p| p.name.as_str()).collect();
+        ConfigError::invalid(
+            "network.allow",
+            format!(
+                "`{entry}` is neither a CIDR, an address nor a preset ({})",
+                names.join(", ")
+            ),
+        )
+    })
+}
+
+/// Built-in presets, replaced or extended by `[network.presets.NAME]`.
+fn merge_presets(
+    overrides: std::collections::BTreeMap<String, file::PresetSection>,
+) -> Result<Vec<Preset>, ConfigError> {
+    let mut presets = presets::builtin();
+    for (name, section) in overrides {
+        let cidrs = section
+            .cidrs
+            .iter()
+            .map(|c| {
+                parse_net(c).ok_or_else(|| {
+                    ConfigError::invalid("network.presets", format!("{name}: `{c}` is not a CIDR"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(checked) = &section.checked
+            && presets::age_in_days(checked, checked).is_none()
+        {
+            return Err(ConfigError::invalid(
+                "network.presets",
+                format!("{name}: checked = `{checked}` is not a YYYY-MM-DD date"),
+            ));
+        }
+        let preset = Preset {
+            name: name.clone(),
+            cidrs,
+            checked: section.checked.unwrap_or_else(presets::today),
+            source: section.source.unwrap_or_else(|| "config file".into()),
+        };
+        match presets.iter_mut().find(|p| p.name == name) {
+            Some(existing) => *existing = preset,
+            None => presets.push(preset),
+        }
+    }
+    Ok(presets)
 }
 
 fn positive(key: &'static str, value: Option<u32>, default: u32) -> Result<u32, ConfigError> {

@@ -7,4 +7,5 @@
 pub mod edge;
 pub mod health;
 pub mod rejection;
+pub mod request_id;
 pub mod stream;

@@ -8,6 +8,7 @@
 //! * [`cli`]: operator verbs (`serve`, `check-config`, `migrate`, `tools`).
 //! * [`config`]: file, environment and flags, validated into [`config::Config`].
 //! * [`app`]: [`AppState`], [`router`] and [`serve`].
+//! * [`network`]: IP allowlist with presets, client address behind trusted proxies.
 //! * [`http`]: the edge: Host/Origin checks, body limit, probes, idle streams.
 //! * [`mcp`]: the `/mcp` endpoint on rmcp and the protocol handler.
 //! * [`catalog`]: what a connector serves (tools, resources, prompts).
@@ -25,6 +26,7 @@ pub mod config;
 pub mod demo;
 pub mod http;
 pub mod mcp;
+pub mod network;
 pub mod store;
 pub mod telemetry;
 

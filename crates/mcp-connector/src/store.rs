@@ -93,12 +93,16 @@ impl Db {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(5))
                     .foreign_keys(true);
+                // No ping before each query: a local file cannot drop the
+                // connection, and the ping costs as much as the query.
                 let write = SqlitePoolOptions::new()
+                    .test_before_acquire(false)
                     .max_connections(1)
                     .acquire_timeout(opts.acquire_timeout)
                     .connect_with(base.clone())
                     .await?;
                 let read = SqlitePoolOptions::new()
+                    .test_before_acquire(false)
                     .max_connections(opts.max_connections.max(1))
                     .acquire_timeout(opts.acquire_timeout)
                     .connect_with(base.read_only(true))
@@ -109,11 +113,16 @@ impl Db {
                 let base = PgConnectOptions::from_str(url)
                     .map_err(|e| StoreError::InvalidUrl(e.to_string()))?
                     .application_name("mcp-connector");
+                // A broken connection surfaces as a query error and is
+                // replaced; pinging before every query would double the
+                // round trips on the hot path.
                 let write = PgPoolOptions::new()
+                    .test_before_acquire(false)
                     .max_connections(opts.max_connections.max(1))
                     .acquire_timeout(opts.acquire_timeout)
                     .connect_lazy_with(base.clone());
                 let read = PgPoolOptions::new()
+                    .test_before_acquire(false)
                     .max_connections(opts.max_connections.max(1))
                     .acquire_timeout(opts.acquire_timeout)
                     .connect_lazy_with(base.options([("default_transaction_read_only", "on")]));

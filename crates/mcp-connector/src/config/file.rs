@@ -14,6 +14,43 @@ pub struct FileConfig {
     pub database: DatabaseSection,
     #[serde(default)]
     pub log: LogSection,
+    #[serde(default)]
+    pub network: NetworkSection,
+    #[serde(default)]
+    pub auth: AuthSection,
+}
+
+/// `[network]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    /// CIDRs, addresses and preset names allowed to connect; absent or empty
+    /// means everyone.
+    pub allow: Option<Vec<String>>,
+    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` headers count.
+    pub trusted_proxies: Option<Vec<String>>,
+    /// Replace a built-in preset or define a new one.
+    #[serde(default)]
+    pub presets: std::collections::BTreeMap<String, PresetSection>,
+}
+
+/// `[network.presets.NAME]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresetSection {
+    pub cidrs: Vec<String>,
+    /// When the ranges were last checked (YYYY-MM-DD).
+    pub checked: Option<String>,
+    /// Where they come from.
+    pub source: Option<String>,
+}
+
+/// `[auth]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    /// `none` (network controls only). OAuth modes come in a later release.
+    pub mode: Option<String>,
 }
 
 /// `[server]`

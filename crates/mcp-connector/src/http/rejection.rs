@@ -10,6 +10,8 @@ use axum::response::{IntoResponse, Response};
 /// Why the edge refused a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EdgeError {
+    #[error("Forbidden: address not allowed")]
+    AddressNotAllowed,
     #[error("Forbidden: Host not allowed")]
     HostNotAllowed,
     #[error("Bad Request: missing Host header")]
@@ -25,7 +27,9 @@ pub enum EdgeError {
 impl EdgeError {
     fn status(self) -> StatusCode {
         match self {
-            Self::HostNotAllowed | Self::OriginNotAllowed => StatusCode::FORBIDDEN,
+            Self::AddressNotAllowed | Self::HostNotAllowed | Self::OriginNotAllowed => {
+                StatusCode::FORBIDDEN
+            }
             Self::MissingHost => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,

@@ -12,7 +12,6 @@
 //!   client accepts (JSON when it allows JSON, SSE when it asked only for SSE).
 //! * The held-open GET stream in stateless mode (see [`crate::http::stream`]).
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +23,6 @@ use rmcp::transport::streamable_http_server::session::SessionStore;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt as _;
 
 use super::envelope;
 use super::handler::{ConnectorHandler, Shared};
@@ -49,9 +47,11 @@ pub struct EndpointOptions {
 #[derive(Clone)]
 pub struct Endpoint {
     /// Prefers JSON responses (falls back to SSE when a call notifies).
-    json: Service,
+    /// Behind `Arc` because cloning the service per request (its config and
+    /// cancellation token) showed up in profiles.
+    json: Arc<Service>,
     /// Always answers with SSE.
-    sse: Service,
+    sse: Arc<Service>,
     sessions: bool,
     keep_alive: Duration,
     max_body_bytes: usize,
@@ -73,11 +73,11 @@ impl Endpoint {
                 .with_cancellation_token(opts.transport_shutdown.clone());
             config.session_store = opts.session_store.clone();
             let shared = shared.clone();
-            StreamableHttpService::new(
+            Arc::new(StreamableHttpService::new(
                 move || Ok(ConnectorHandler::new(shared.clone())),
                 sessions.clone(),
                 config,
-            )
+            ))
         };
         Self {
             json: make(true),
@@ -128,7 +128,7 @@ pub async fn handle(State(ep): State<Endpoint>, req: Request) -> Response {
         return idle_event_stream(ep.keep_alive, ep.shutdown.clone());
     }
     if req.method() != Method::POST {
-        return forward(ep.sse, req).await;
+        return forward(&ep.sse, req).await;
     }
     let (mut parts, body) = req.into_parts();
     let bytes = match envelope::read_body(body, ep.max_body_bytes).await {
@@ -142,19 +142,15 @@ pub async fn handle(State(ep): State<Endpoint>, req: Request) -> Response {
     let accepts = classify_accept(parts.headers.get(header::ACCEPT));
     parts.headers.insert(header::ACCEPT, BOTH);
     let service = match accepts {
-        Accepts::Json => ep.json,
-        Accepts::SseOnly => ep.sse,
+        Accepts::Json => &ep.json,
+        Accepts::SseOnly => &ep.sse,
     };
     let res = forward(service, Request::from_parts(parts, Body::from(bytes))).await;
     envelope::normalise_error(res, env.id).await
 }
 
-async fn forward(service: Service, req: Request) -> Response {
-    let res: Result<_, Infallible> = service.oneshot(req).await;
-    match res {
-        Ok(res) => res.map(Body::new),
-        Err(never) => match never {},
-    }
+async fn forward(service: &Service, req: Request) -> Response {
+    service.handle(req).await.map(Body::new)
 }
 
 #[cfg(test)]

@@ -268,7 +268,8 @@ impl Db {
             .bind(id)
             .fetch_optional(write)
             .await?
-            .as_ref().map(employee),
+            .as_ref()
+            .map(employee),
             Self::Postgres { write, .. } => sqlx::query(
                 "DELETE FROM employees e USING departments d \
                  WHERE e.id = $1 AND d.id = e.department_id \
@@ -277,7 +278,8 @@ impl Db {
             .bind(id)
             .fetch_optional(write)
             .await?
-            .as_ref().map(employee),
+            .as_ref()
+            .map(employee),
         };
         Ok(row)
     }

@@ -165,3 +165,71 @@ fn serve_stops_cleanly_on_sigterm() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
 }
+
+#[test]
+fn ip_ranges_prints_presets_and_warns_when_stale() {
+    let out = cmd().args(["ip-ranges"]).output().expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("anthropic") && stdout.contains("160.79.104.0/21"),
+        "{stdout}"
+    );
+    // A preset replaced in the config file with an old check date: warned.
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "[network.presets.anthropic]\ncidrs = [\"160.79.104.0/21\", \"198.51.100.0/24\"]\nchecked = \"2020-01-01\"\n").expect("write");
+    let out = cmd()
+        .args(["ip-ranges", "-c"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("198.51.100.0/24"),
+        "the override is used"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning") && stderr.contains("anthropic"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn no_auth_beyond_loopback_needs_an_allowlist() {
+    let out = cmd()
+        .args(["check-config", "--listen", "0.0.0.0:8000"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("auth.mode") && stderr.contains("network.allow"),
+        "{stderr}"
+    );
+    let out = cmd()
+        .args([
+            "check-config",
+            "--listen",
+            "0.0.0.0:8000",
+            "--allow",
+            "anthropic",
+        ])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cmd()
+        .args(["check-config", "--allow", "not-a-range"])
+        .output()
+        .expect("runs");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("network.allow"));
+}

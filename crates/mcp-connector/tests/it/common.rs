@@ -29,6 +29,10 @@ pub struct Opts {
     pub public_url: Option<&'static str>,
     pub max_body_bytes: Option<usize>,
     pub tool_timeout: Option<Duration>,
+    /// Listen on [::1] instead of 127.0.0.1.
+    pub ipv6: bool,
+    /// Any other change to the configuration.
+    pub tweak: Option<fn(&mut Config)>,
 }
 
 impl Default for Opts {
@@ -39,6 +43,8 @@ impl Default for Opts {
             public_url: None,
             max_body_bytes: None,
             tool_timeout: None,
+            ipv6: false,
+            tweak: None,
         }
     }
 }
@@ -135,6 +141,9 @@ impl TestServer {
             shutdown_grace: Duration::from_secs(5),
             ..Config::default()
         };
+        if let Some(tweak) = opts.tweak {
+            tweak(&mut config);
+        }
         if let Some(t) = opts.tool_timeout {
             config.tool_timeout = t;
         }
@@ -152,9 +161,8 @@ impl TestServer {
             config.public_origin = Some(url);
         }
         let state = AppState::build(config).await.expect("server state");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let bind = if opts.ipv6 { "[::1]:0" } else { "127.0.0.1:0" };
+        let listener = tokio::net::TcpListener::bind(bind).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(serve(listener, state, shutdown.clone()));

@@ -195,7 +195,7 @@ db_test!(responses_carry_a_request_id, |srv| {
         .expect("x-request-id")
         .to_str()
         .expect("ascii");
-    assert_eq!(id.len(), 36, "a UUID: {id}");
+    assert!(id.len() >= 16, "a generated id: {id}");
     let res = srv
         .post_raw(
             list(),

@@ -8,6 +8,7 @@ mod common;
 mod cli;
 mod company_tools;
 mod edge;
+mod network;
 mod protocol_legacy;
 mod protocol_modern;
 mod resources_prompts;
