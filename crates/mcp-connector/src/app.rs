@@ -21,6 +21,7 @@ use crate::http::edge::{self, EdgePolicy};
 use crate::http::health;
 use crate::http::rejection::EdgeError;
 use crate::http::request_id::RequestIds;
+use crate::mcp::guard::{ToolPolicy, Unconfirmed};
 use crate::mcp::handler::Shared;
 use crate::mcp::transport::{self, Endpoint, EndpointOptions};
 use crate::network::{self, Allowlist, NetworkPolicy, TrustedProxies};
@@ -37,6 +38,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("tool registration: {0}")]
     Tools(#[from] crate::catalog::tools::RegisterError),
+    #[error("tools.{name}: no such tool (served tools: {known})")]
+    UnknownTool { name: String, known: String },
 }
 
 /// Everything the server shares between requests. Cloning is cheap.
@@ -71,12 +74,15 @@ impl AppState {
             )?),
             Demo::Conformance => Arc::new(crate::demo::conformance::Conformance::new(&sealer)?),
         };
+        let policy = tool_policy(&config, catalog.as_ref())?;
         Ok(Self {
             mcp: Shared {
                 catalog,
                 sealer,
                 tool_timeout: config.tool_timeout,
                 in_flight: TaskTracker::new(),
+                policy: Arc::new(policy),
+                sessions: config.sessions,
             },
             config: Arc::new(config),
             db,
@@ -84,6 +90,35 @@ impl AppState {
             shutdown_begun: CancellationToken::new(),
         })
     }
+}
+
+/// The tool policy of `config`, with every `[tools.NAME]` checked against
+/// the catalog so that a typo cannot silently leave a tool enabled.
+fn tool_policy(config: &Config, catalog: &dyn Catalog) -> Result<ToolPolicy, StartError> {
+    let mut policy = ToolPolicy {
+        read_only: config.read_only,
+        ..ToolPolicy::default()
+    };
+    for (name, settings) in &config.tools {
+        if catalog.tools().get(name).is_none() {
+            let known: Vec<String> = catalog
+                .tools()
+                .definitions()
+                .map(|t| t.name.to_string())
+                .collect();
+            return Err(StartError::UnknownTool {
+                name: name.clone(),
+                known: known.join(", "),
+            });
+        }
+        if !settings.enabled {
+            policy.disabled.insert(name.clone());
+        }
+        if settings.unconfirmed == Unconfirmed::Allow {
+            policy.allow_unconfirmed.insert(name.clone());
+        }
+    }
+    Ok(policy)
 }
 
 /// The HTTP router. Pure: builds routes and layers from `state`, binds nothing.

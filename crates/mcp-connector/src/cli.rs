@@ -66,6 +66,9 @@ struct ConfigArgs {
     /// Tool set to serve [default: company].
     #[arg(long, value_enum, env = "MCP_CONNECTOR_DEMO")]
     demo: Option<Demo>,
+    /// Serve only tools annotated read-only; refuse every other tool.
+    #[arg(long, env = "MCP_CONNECTOR_READ_ONLY", num_args = 0..=1, default_missing_value = "true")]
+    read_only: Option<bool>,
     /// Address, CIDR or preset allowed to connect (repeatable; e.g. anthropic).
     #[arg(long = "allow", env = "MCP_CONNECTOR_ALLOW", value_delimiter = ',')]
     allow: Vec<String>,
@@ -93,6 +96,7 @@ impl ConfigArgs {
                 demo: self.demo,
                 allowed_hosts: self.allowed_hosts.clone(),
                 allow: self.allow.clone(),
+                read_only: self.read_only,
                 log_format: self.log_format,
             },
         )

@@ -72,6 +72,7 @@ pub struct Overrides {
     pub demo: Option<Demo>,
     pub allowed_hosts: Vec<String>,
     pub allow: Vec<String>,
+    pub read_only: Option<bool>,
     pub log_format: Option<LogFormat>,
 }
 
@@ -102,6 +103,26 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// Built-in presets with the config file's replacements applied.
     pub presets: Vec<Preset>,
+    /// Serve only tools annotated read-only.
+    pub read_only: bool,
+    /// `[tools.NAME]` settings; names are checked against the catalog at start-up.
+    pub tools: std::collections::BTreeMap<String, ToolSettings>,
+}
+
+/// Validated `[tools.NAME]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolSettings {
+    pub enabled: bool,
+    pub unconfirmed: crate::mcp::guard::Unconfirmed,
+}
+
+impl Default for ToolSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            unconfirmed: crate::mcp::guard::Unconfirmed::Refuse,
+        }
+    }
 }
 
 impl Default for Config {
@@ -129,6 +150,8 @@ impl Default for Config {
             allow_entries: Vec::new(),
             trusted_proxies: Vec::new(),
             presets: presets::builtin(),
+            read_only: false,
+            tools: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -304,7 +327,32 @@ impl Config {
             ));
         }
 
+        let mut tools = std::collections::BTreeMap::new();
+        for (name, t) in file.tools {
+            let unconfirmed = match t.unconfirmed.as_deref() {
+                None | Some("refuse") => crate::mcp::guard::Unconfirmed::Refuse,
+                Some("allow") => crate::mcp::guard::Unconfirmed::Allow,
+                Some(other) => {
+                    return Err(ConfigError::invalid(
+                        "tools.*.unconfirmed",
+                        format!(
+                            "[tools.{name}] unconfirmed = `{other}` is not one of: refuse, allow"
+                        ),
+                    ));
+                }
+            };
+            tools.insert(
+                name,
+                ToolSettings {
+                    enabled: t.enabled.unwrap_or(true),
+                    unconfirmed,
+                },
+            );
+        }
+
         Ok(Self {
+            read_only: o.read_only.or(s.read_only).unwrap_or(false),
+            tools,
             allow,
             allow_entries,
             trusted_proxies,

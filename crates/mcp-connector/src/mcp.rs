@@ -9,6 +9,7 @@
 //! Design notes are in `README.md` beside this file.
 
 pub mod envelope;
+pub mod guard;
 pub mod handler;
 pub mod pagination;
 pub mod transport;

@@ -18,6 +18,20 @@ pub struct FileConfig {
     pub network: NetworkSection,
     #[serde(default)]
     pub auth: AuthSection,
+    /// Per-tool settings, `[tools.NAME]`.
+    #[serde(default)]
+    pub tools: std::collections::BTreeMap<String, ToolSection>,
+}
+
+/// `[tools.NAME]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolSection {
+    /// `false` hides the tool and refuses calls to it.
+    pub enabled: Option<bool>,
+    /// For destructive tools when the user cannot be asked to confirm:
+    /// `refuse` (default) or `allow`.
+    pub unconfirmed: Option<String>,
 }
 
 /// `[network]`
@@ -79,6 +93,8 @@ pub struct ServerSection {
     pub shutdown_grace_secs: Option<u64>,
     /// Interval of SSE keep-alive comments, in seconds.
     pub sse_keep_alive_secs: Option<u64>,
+    /// Serve only tools annotated read-only.
+    pub read_only: Option<bool>,
 }
 
 /// `[database]`

@@ -24,6 +24,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use tokio_util::task::TaskTracker;
 
+use super::guard::{self, Gate, ToolPolicy};
 use super::pagination::page;
 use crate::catalog::tools::{ToolCtx, ToolError};
 use crate::catalog::{Catalog, CatalogError};
@@ -36,6 +37,10 @@ pub struct Shared {
     pub tool_timeout: Duration,
     /// Tracks in-flight requests so that shutdown can wait for them.
     pub in_flight: TaskTracker,
+    /// Which tools are served; how destructive ones are confirmed.
+    pub policy: Arc<ToolPolicy>,
+    /// Stateful sessions (server-to-client requests are possible).
+    pub sessions: bool,
 }
 
 /// Serves one session (or one stateless request).
@@ -155,7 +160,15 @@ impl ServerHandler for ConnectorHandler {
         request: Option<PaginatedRequestParams>,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let all: Vec<_> = self.shared.catalog.tools().definitions().cloned().collect();
+        let policy = &self.shared.policy;
+        let all: Vec<_> = self
+            .shared
+            .catalog
+            .tools()
+            .definitions()
+            .filter(|t| policy.serves(t))
+            .cloned()
+            .collect();
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
         let (tools, next) = page(&self.shared.sealer, "tools/list", &all, cursor)?;
         let mut result = ListToolsResult::with_all_items(tools);
@@ -164,7 +177,11 @@ impl ServerHandler for ConnectorHandler {
     }
 
     fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
-        self.shared.catalog.tools().get(name).map(|t| t.def.clone())
+        let tool = self.shared.catalog.tools().get(name)?;
+        self.shared
+            .policy
+            .serves(&tool.def)
+            .then(|| tool.def.clone())
     }
 
     async fn call_tool(
@@ -172,7 +189,10 @@ impl ServerHandler for ConnectorHandler {
         request: CallToolRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let Some(tool) = self.shared.catalog.tools().get(&request.name) else {
+        // A tool hidden by policy (read-only mode, disabled) is refused
+        // exactly like one that does not exist.
+        let tool = self.shared.catalog.tools().get(&request.name);
+        let Some(tool) = tool.filter(|t| self.shared.policy.serves(&t.def)) else {
             return Err(McpError::invalid_params(
                 format!("Unknown tool: {}", request.name),
                 None,
@@ -193,7 +213,24 @@ impl ServerHandler for ConnectorHandler {
             request_state: request.request_state,
             request: ctx,
         };
-        let call = tool.call(tool_ctx, request.arguments.unwrap_or_default());
+        let arguments = request.arguments.unwrap_or_default();
+        let gate = guard::confirm(
+            &tool_ctx,
+            &tool.def,
+            &arguments,
+            &self.shared.policy,
+            &self.shared.sealer,
+            self.shared.sessions,
+        );
+        match gate.await {
+            Gate::Proceed => {}
+            Gate::Answer(answer) => {
+                tracing::info!(tool = %request.name, "destructive tool not run: confirmation needed or refused");
+                return Ok(answer);
+            }
+            Gate::Invalid(message) => return Err(McpError::invalid_params(message, None)),
+        }
+        let call = tool.call(tool_ctx, arguments);
         let timeout = self.shared.tool_timeout;
         let outcome = tokio::select! {
             r = tokio::time::timeout(timeout, call) => r.unwrap_or(Err(ToolError::Timeout(timeout))),

@@ -180,29 +180,47 @@ db_test!(find_employees_matches_text_literally, |srv| {
     assert_eq!(r["structuredContent"]["employees"], json!([]));
 });
 
-db_test!(add_and_remove_employee_change_the_count, |srv| {
-    let added = srv
-        .call(
-            "add_employee",
-            json!({"name": "Grace Hopper", "department": "Sales", "title": "Rear Admiral"}),
-        )
-        .await;
-    assert_eq!(added["isError"], false, "{added}");
-    assert_eq!(added["structuredContent"]["department"], "sales");
-    let id = added["structuredContent"]["id"].as_i64().expect("id");
-    assert_eq!(srv.count("sales").await, 19);
-
-    let removed = srv.call("remove_employee", json!({"id": id})).await;
-    assert_eq!(
-        removed["structuredContent"]["removed"]["name"],
-        "Grace Hopper"
+/// Removal needs confirmation by default; these tests allow it, as an operator may.
+fn allow_remove(c: &mut mcp_connector::config::Config) {
+    c.tools.insert(
+        "remove_employee".into(),
+        mcp_connector::config::ToolSettings {
+            enabled: true,
+            unconfirmed: mcp_connector::mcp::guard::Unconfirmed::Allow,
+        },
     );
-    assert_eq!(srv.count("sales").await, 18);
+}
 
-    let again = srv.call("remove_employee", json!({"id": id})).await;
-    assert_eq!(again["isError"], true);
-    assert!(first_text(&again).contains(&id.to_string()));
-});
+db_test!(
+    add_and_remove_employee_change_the_count,
+    crate::common::Opts {
+        tweak: Some(allow_remove),
+        ..crate::common::Opts::default()
+    },
+    |srv| {
+        let added = srv
+            .call(
+                "add_employee",
+                json!({"name": "Grace Hopper", "department": "Sales", "title": "Rear Admiral"}),
+            )
+            .await;
+        assert_eq!(added["isError"], false, "{added}");
+        assert_eq!(added["structuredContent"]["department"], "sales");
+        let id = added["structuredContent"]["id"].as_i64().expect("id");
+        assert_eq!(srv.count("sales").await, 19);
+
+        let removed = srv.call("remove_employee", json!({"id": id})).await;
+        assert_eq!(
+            removed["structuredContent"]["removed"]["name"],
+            "Grace Hopper"
+        );
+        assert_eq!(srv.count("sales").await, 18);
+
+        let again = srv.call("remove_employee", json!({"id": id})).await;
+        assert_eq!(again["isError"], true);
+        assert!(first_text(&again).contains(&id.to_string()));
+    }
+);
 
 db_test!(
     add_employee_to_unknown_department_names_the_argument,
@@ -223,46 +241,53 @@ db_test!(
     }
 );
 
-db_test!(bad_arguments_are_tool_errors_naming_the_argument, |srv| {
-    for (tool, args, argument) in [
-        ("get_employee_count", json!({}), "department"),
-        ("get_employee_count", json!({"department": 5}), "department"),
-        (
-            "get_employee_count",
-            json!({"department": ""}),
-            "department",
-        ),
-        (
-            "get_employee_count",
-            json!({"department": "x", "extra": 1}),
-            "extra",
-        ),
-        ("find_employees", json!({"limit": 0}), "limit"),
-        ("find_employees", json!({"limit": 1000}), "limit"),
-        ("find_employees", json!({"limit": "ten"}), "limit"),
-        (
-            "add_employee",
-            json!({"name": "A", "department": "sales"}),
-            "title",
-        ),
-        (
-            "add_employee",
-            json!({"name": "x".repeat(500), "department": "sales", "title": "t"}),
-            "name",
-        ),
-        ("remove_employee", json!({"id": "one"}), "id"),
-    ] {
-        let r = srv.call(tool, args.clone()).await;
-        assert_eq!(r["isError"], true, "{tool} {args}: {r}");
-        let text = first_text(&r);
-        assert!(
-            text.contains(&format!("`{argument}`")),
-            "{tool} {args}: {text}"
-        );
+db_test!(
+    bad_arguments_are_tool_errors_naming_the_argument,
+    crate::common::Opts {
+        tweak: Some(allow_remove),
+        ..crate::common::Opts::default()
+    },
+    |srv| {
+        for (tool, args, argument) in [
+            ("get_employee_count", json!({}), "department"),
+            ("get_employee_count", json!({"department": 5}), "department"),
+            (
+                "get_employee_count",
+                json!({"department": ""}),
+                "department",
+            ),
+            (
+                "get_employee_count",
+                json!({"department": "x", "extra": 1}),
+                "extra",
+            ),
+            ("find_employees", json!({"limit": 0}), "limit"),
+            ("find_employees", json!({"limit": 1000}), "limit"),
+            ("find_employees", json!({"limit": "ten"}), "limit"),
+            (
+                "add_employee",
+                json!({"name": "A", "department": "sales"}),
+                "title",
+            ),
+            (
+                "add_employee",
+                json!({"name": "x".repeat(500), "department": "sales", "title": "t"}),
+                "name",
+            ),
+            ("remove_employee", json!({"id": "one"}), "id"),
+        ] {
+            let r = srv.call(tool, args.clone()).await;
+            assert_eq!(r["isError"], true, "{tool} {args}: {r}");
+            let text = first_text(&r);
+            assert!(
+                text.contains(&format!("`{argument}`")),
+                "{tool} {args}: {text}"
+            );
+        }
+        // Nothing was written by the refused calls.
+        assert_eq!(srv.count("sales").await, 18);
     }
-    // Nothing was written by the refused calls.
-    assert_eq!(srv.count("sales").await, 18);
-});
+);
 
 db_test!(unknown_tool_is_invalid_params, |srv| {
     let r = srv

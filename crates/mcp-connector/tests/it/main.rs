@@ -8,6 +8,7 @@ mod common;
 mod cli;
 mod company_tools;
 mod edge;
+mod guarded_writes;
 mod network;
 mod protocol_legacy;
 mod protocol_modern;

@@ -1,0 +1,289 @@
+//! Guarded writes: which tools are served, and the user's confirmation
+//! before a destructive one runs.
+//!
+//! * `server.read_only` hides every tool not annotated `readOnlyHint: true`,
+//!   and `[tools.NAME] enabled = false` hides one tool. A hidden tool is
+//!   refused exactly like an unknown one, so a client learns nothing from it.
+//! * A tool annotated `destructiveHint: true` runs only after the user
+//!   confirmed it through MCP elicitation: a server-to-client request in a
+//!   stateful session (`--sessions`), or an `input_required` result in the
+//!   2026-07-28 revision, whose `requestState` is sealed and bound to the
+//!   exact tool and arguments. A client that cannot ask the user (Claude
+//!   today, any stateless legacy client) gets the tool's policy: refused with
+//!   a message saying how to enable it (the default), or allowed.
+
+use std::collections::{BTreeMap, HashSet};
+
+use mcp_connector_security::{Sealer, sha256_hex};
+use rmcp::model::{
+    CallToolResponse, ElicitRequestParams, ElicitationAction, ElicitationSchema, InputRequest,
+    InputRequests, InputRequiredResult, JsonObject, Tool,
+};
+use serde_json::json;
+
+use crate::catalog::ToolCtx;
+
+/// What to do with a destructive tool when the user cannot be asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unconfirmed {
+    /// Refuse, saying how an operator can allow it (secure default).
+    #[default]
+    Refuse,
+    /// Run without confirmation: the operator decided deliberately.
+    Allow,
+}
+
+/// Which tools are served and how destructive ones are guarded.
+#[derive(Debug, Clone, Default)]
+pub struct ToolPolicy {
+    pub read_only: bool,
+    pub disabled: HashSet<String>,
+    pub allow_unconfirmed: HashSet<String>,
+}
+
+impl ToolPolicy {
+    /// Whether `tool` is listed and callable.
+    pub fn serves(&self, tool: &Tool) -> bool {
+        if self.disabled.contains(tool.name.as_ref()) {
+            return false;
+        }
+        !self.read_only || annotation(tool, |a| a.read_only_hint)
+    }
+
+    fn unconfirmed(&self, name: &str) -> Unconfirmed {
+        if self.allow_unconfirmed.contains(name) {
+            Unconfirmed::Allow
+        } else {
+            Unconfirmed::Refuse
+        }
+    }
+}
+
+fn annotation(tool: &Tool, get: impl Fn(&rmcp::model::ToolAnnotations) -> Option<bool>) -> bool {
+    tool.annotations.as_ref().and_then(get).unwrap_or(false)
+}
+
+/// Whether the tool declares itself destructive. MCP's default for a
+/// missing hint on a writing tool is "destructive", so only an explicit
+/// `false` (or a read-only tool) counts as safe.
+pub fn is_destructive(tool: &Tool) -> bool {
+    let a = tool.annotations.as_ref();
+    let read_only = a.and_then(|a| a.read_only_hint).unwrap_or(false);
+    !read_only && a.and_then(|a| a.destructive_hint).unwrap_or(true)
+}
+
+/// The outcome of the confirmation step.
+pub enum Gate {
+    /// Run the tool.
+    Proceed,
+    /// Answer with this instead of running the tool (a refusal or a request
+    /// for the user's input).
+    Answer(CallToolResponse),
+    /// The request is malformed (a tampered `requestState`): `-32602`.
+    Invalid(String),
+}
+
+const CONFIRM_KEY: &str = "confirm";
+
+/// The sealing context binds a confirmation to one tool and one set of
+/// arguments: a "yes" for removing employee 3 cannot be replayed to remove 4.
+fn seal_context(tool: &str, args: &JsonObject) -> String {
+    let canonical = serde_json::to_string(args).unwrap_or_default();
+    format!("confirm:{tool}:{}", sha256_hex(canonical.as_bytes()))
+}
+
+fn confirm_message(tool: &Tool, args: &JsonObject) -> String {
+    let title = tool
+        .annotations
+        .as_ref()
+        .and_then(|a| a.title.clone())
+        .unwrap_or_else(|| tool.name.to_string());
+    format!(
+        "Allow \"{title}\" to run with {}? This cannot be undone.",
+        serde_json::Value::Object(args.clone())
+    )
+}
+
+fn confirm_schema() -> Option<ElicitationSchema> {
+    serde_json::from_value(json!({
+        "type": "object",
+        "properties": {"confirm": {"type": "boolean", "title": "Confirm", "description": "Run the action"}},
+        "required": ["confirm"]
+    }))
+    .ok()
+}
+
+fn refusal(tool: &str) -> Gate {
+    Gate::Answer(CallToolResponse::Complete(
+        rmcp::model::CallToolResult::error(vec![rmcp::model::ContentBlock::text(format!(
+            "`{tool}` is a destructive action and needs the user's confirmation, which this client cannot ask for. \
+             Nothing was changed. An operator can allow it without confirmation with \
+             `[tools.{tool}] unconfirmed = \"allow\"` in the connector's config file."
+        ))]),
+    ))
+}
+
+fn declined(tool: &str) -> Gate {
+    Gate::Answer(CallToolResponse::Complete(
+        rmcp::model::CallToolResult::error(vec![rmcp::model::ContentBlock::text(format!(
+            "The user did not confirm `{tool}`. Nothing was changed."
+        ))]),
+    ))
+}
+
+fn accepted(action: &ElicitationAction, content: Option<&serde_json::Value>) -> bool {
+    matches!(action, ElicitationAction::Accept)
+        && content
+            .and_then(|c| c.get(CONFIRM_KEY))
+            .and_then(serde_json::Value::as_bool)
+            == Some(true)
+}
+
+/// Decide whether a destructive tool may run now.
+pub async fn confirm(
+    ctx: &ToolCtx,
+    tool: &Tool,
+    args: &JsonObject,
+    policy: &ToolPolicy,
+    sealer: &Sealer,
+    sessions: bool,
+) -> Gate {
+    if !is_destructive(tool) {
+        return Gate::Proceed;
+    }
+    let name = tool.name.as_ref();
+    let can_elicit = ctx.client_capabilities.elicitation.is_some();
+    let modern = ctx.request.meta.protocol_version().is_some();
+    if can_elicit && modern {
+        return confirm_by_round_trip(ctx, tool, args, sealer);
+    }
+    if can_elicit && sessions {
+        let Some(schema) = confirm_schema() else {
+            return refusal(name);
+        };
+        let params = ElicitRequestParams::FormElicitationParams {
+            meta: None,
+            message: confirm_message(tool, args),
+            requested_schema: schema,
+        };
+        return match ctx.request.peer.create_elicitation(params).await {
+            Ok(r) if accepted(&r.action, r.content.as_ref()) => Gate::Proceed,
+            Ok(_) => declined(name),
+            Err(e) => {
+                tracing::info!(tool = name, error = %e, "confirmation request failed");
+                match policy.unconfirmed(name) {
+                    Unconfirmed::Allow => Gate::Proceed,
+                    Unconfirmed::Refuse => refusal(name),
+                }
+            }
+        };
+    }
+    match policy.unconfirmed(name) {
+        Unconfirmed::Allow => Gate::Proceed,
+        Unconfirmed::Refuse => refusal(name),
+    }
+}
+
+/// 2026-07-28: answer `input_required` first; run when the retry carries a
+/// "yes" and the state this server sealed for exactly this call.
+fn confirm_by_round_trip(ctx: &ToolCtx, tool: &Tool, args: &JsonObject, sealer: &Sealer) -> Gate {
+    let name = tool.name.as_ref();
+    let context = seal_context(name, args);
+    if let Some(state) = ctx.request_state.as_deref() {
+        if sealer.open(&context, state).is_err() {
+            return Gate::Invalid("requestState is invalid or does not belong to this call".into());
+        }
+        let answer = ctx
+            .input_responses
+            .as_ref()
+            .and_then(|r| r.get(CONFIRM_KEY));
+        let action = answer
+            .and_then(|a| a.get("action"))
+            .and_then(|a| serde_json::from_value::<ElicitationAction>(a.clone()).ok());
+        return match action {
+            Some(action) if accepted(&action, answer.and_then(|a| a.get("content"))) => {
+                Gate::Proceed
+            }
+            Some(_) => declined(name),
+            // State but no answer: ask again below.
+            None => ask(tool, args, sealer, &context),
+        };
+    }
+    ask(tool, args, sealer, &context)
+}
+
+fn ask(tool: &Tool, args: &JsonObject, sealer: &Sealer, context: &str) -> Gate {
+    let request: Result<InputRequest, _> = serde_json::from_value(json!({
+        "method": "elicitation/create",
+        "params": {
+            "mode": "form",
+            "message": confirm_message(tool, args),
+            "requestedSchema": {
+                "type": "object",
+                "properties": {"confirm": {"type": "boolean", "title": "Confirm", "description": "Run the action"}},
+                "required": ["confirm"]
+            }
+        }
+    }));
+    let Ok(request) = request else {
+        return refusal(tool.name.as_ref());
+    };
+    let requests: InputRequests = BTreeMap::from([(CONFIRM_KEY.to_owned(), request)]);
+    let state = sealer.seal(context, b"confirm-v1");
+    Gate::Answer(CallToolResponse::InputRequired(InputRequiredResult::new(
+        Some(requests),
+        Some(state),
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tool(read_only: Option<bool>, destructive: Option<bool>) -> Tool {
+        let mut t = Tool::new("t", "d", std::sync::Arc::new(JsonObject::new()));
+        let mut a = rmcp::model::ToolAnnotations::with_title("T");
+        a.read_only_hint = read_only;
+        a.destructive_hint = destructive;
+        t.annotations = Some(a);
+        t
+    }
+
+    #[test]
+    fn destructive_follows_mcp_defaults() {
+        assert!(!is_destructive(&tool(Some(true), None)));
+        assert!(!is_destructive(&tool(Some(false), Some(false))));
+        assert!(is_destructive(&tool(Some(false), Some(true))));
+        assert!(
+            is_destructive(&tool(None, None)),
+            "unannotated tools are assumed destructive"
+        );
+    }
+
+    #[test]
+    fn read_only_mode_and_disabled_tools() {
+        let ro = tool(Some(true), None);
+        let rw = tool(Some(false), Some(false));
+        let mut p = ToolPolicy::default();
+        assert!(p.serves(&ro) && p.serves(&rw));
+        p.read_only = true;
+        assert!(p.serves(&ro) && !p.serves(&rw));
+        p.read_only = false;
+        p.disabled.insert("t".into());
+        assert!(!p.serves(&ro));
+    }
+
+    #[test]
+    fn confirmations_are_bound_to_the_call() {
+        let a: JsonObject = serde_json::from_value(json!({"id": 3})).unwrap_or_default();
+        let b: JsonObject = serde_json::from_value(json!({"id": 4})).unwrap_or_default();
+        let s = Sealer::new(&[9; 32]);
+        let state = s.seal(&seal_context("remove_employee", &a), b"confirm-v1");
+        assert!(s.open(&seal_context("remove_employee", &a), &state).is_ok());
+        assert!(
+            s.open(&seal_context("remove_employee", &b), &state)
+                .is_err()
+        );
+        assert!(s.open(&seal_context("add_employee", &a), &state).is_err());
+    }
+}
