@@ -6,6 +6,7 @@
 //! loopback TCP, in their own runtime, sharing the cores with the load generator.
 
 mod baseline;
+mod controls;
 mod load;
 mod mcp;
 mod process;
@@ -35,6 +36,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the bare rmcp baseline (started by the benchmark itself).
+    /// Throughput with every security control on versus off.
+    Controls(controls::ControlsArgs),
     #[command(hide = true)]
     BaselineServer {
         #[arg(long)]
@@ -74,6 +77,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::BaselineServer { listen }) => baseline::run(listen),
+        Some(Command::Controls(args)) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("building the runtime")
+            .and_then(|rt| {
+                rt.block_on(async {
+                    tokio::select! {
+                        r = controls::run(&args) => r,
+                        _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+                    }
+                })
+            }),
         None => bench_main(cli.bench),
     };
     match result {

@@ -234,6 +234,15 @@ impl TestServer {
             .expect("request sent")
     }
 
+    /// HTTP status of a legacy `tools/list` sent with `extra` headers: the
+    /// probe of every edge test.
+    pub async fn list_status(&self, extra: &[(&str, &str)]) -> u16 {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string();
+        let mut headers = vec![("mcp-protocol-version", LEGACY)];
+        headers.extend_from_slice(extra);
+        self.post_raw(body, &headers).await.status().as_u16()
+    }
+
     /// A legacy-era (stateless, `initialize`-less) request; the JSON-RPC reply.
     pub async fn rpc(&self, method: &str, params: Value) -> Value {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});

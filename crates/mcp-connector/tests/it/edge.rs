@@ -26,23 +26,12 @@ db_test!(foreign_origin_is_403_and_local_origin_passes, |srv| {
         !r.to_string().contains("evil"),
         "the refusal does not echo input"
     );
-    let res = srv
-        .post_raw(
-            list(),
-            &[("mcp-protocol-version", LEGACY), ("origin", "null")],
-        )
-        .await;
-    assert_eq!(res.status(), 403);
-    let res = srv
-        .post_raw(
-            list(),
-            &[
-                ("mcp-protocol-version", LEGACY),
-                ("origin", "http://localhost:6274"),
-            ],
-        )
-        .await;
-    assert_eq!(res.status(), 200);
+    assert_eq!(srv.list_status(&[("origin", "null")]).await, 403);
+    assert_eq!(
+        srv.list_status(&[("origin", "http://localhost:6274")])
+            .await,
+        200
+    );
     // Without Origin (non-browser clients): normal handling.
     let res = srv
         .post_raw(list(), &[("mcp-protocol-version", LEGACY)])
@@ -66,23 +55,12 @@ db_test!(duplicate_origin_headers_are_refused, |srv| {
 });
 
 db_test!(foreign_host_is_403, |srv| {
-    let res = srv
-        .post_raw(
-            list(),
-            &[("mcp-protocol-version", LEGACY), ("host", "evil.example")],
-        )
-        .await;
-    assert_eq!(res.status(), 403);
-    let res = srv
-        .post_raw(
-            list(),
-            &[
-                ("mcp-protocol-version", LEGACY),
-                ("host", "localhost.evil.example:80"),
-            ],
-        )
-        .await;
-    assert_eq!(res.status(), 403);
+    assert_eq!(srv.list_status(&[("host", "evil.example")]).await, 403);
+    assert_eq!(
+        srv.list_status(&[("host", "localhost.evil.example:80")])
+            .await,
+        403
+    );
     let res = srv
         .client
         .get(format!("{}/healthz", srv.base))
@@ -100,37 +78,20 @@ db_test!(
         ..Opts::default()
     },
     |srv| {
-        let res = srv
-            .post_raw(
-                list(),
-                &[
-                    ("mcp-protocol-version", LEGACY),
-                    ("host", "tools.example.com"),
-                    ("origin", "https://tools.example.com"),
-                ],
-            )
-            .await;
-        assert_eq!(res.status(), 200);
-        let res = srv
-            .post_raw(
-                list(),
-                &[
-                    ("mcp-protocol-version", LEGACY),
-                    ("host", "other.example.com"),
-                ],
-            )
-            .await;
-        assert_eq!(res.status(), 403);
-        let res = srv
-            .post_raw(
-                list(),
-                &[
-                    ("mcp-protocol-version", LEGACY),
-                    ("origin", "https://tools.example.com.evil.example"),
-                ],
-            )
-            .await;
-        assert_eq!(res.status(), 403);
+        assert_eq!(
+            srv.list_status(&[
+                ("host", "tools.example.com"),
+                ("origin", "https://tools.example.com")
+            ])
+            .await,
+            200
+        );
+        assert_eq!(srv.list_status(&[("host", "other.example.com")]).await, 403);
+        assert_eq!(
+            srv.list_status(&[("origin", "https://tools.example.com.evil.example")])
+                .await,
+            403
+        );
     }
 );
 

@@ -23,12 +23,7 @@ db_test!(
         ..Opts::default()
     },
     |srv| {
-        assert_eq!(
-            srv.post_raw(list(), &[("mcp-protocol-version", LEGACY)])
-                .await
-                .status(),
-            200
-        );
+        assert_eq!(srv.list_status(&[]).await, 200);
         assert_eq!(srv.count("engineering").await, 42);
     }
 );
@@ -74,12 +69,7 @@ db_test!(
     },
     |srv| {
         assert!(srv.url.starts_with("http://[::1]:"), "{}", srv.url);
-        assert_eq!(
-            srv.post_raw(list(), &[("mcp-protocol-version", LEGACY)])
-                .await
-                .status(),
-            200
-        );
+        assert_eq!(srv.list_status(&[]).await, 200);
     }
 );
 
@@ -91,12 +81,7 @@ db_test!(
         ..Opts::default()
     },
     |srv| {
-        assert_eq!(
-            srv.post_raw(list(), &[("mcp-protocol-version", LEGACY)])
-                .await
-                .status(),
-            403
-        );
+        assert_eq!(srv.list_status(&[]).await, 403);
     }
 );
 
@@ -108,45 +93,25 @@ db_test!(
     },
     |srv| {
         // The proxy (127.0.0.1) forwards a client inside Anthropic's range: allowed.
-        let res = srv
-            .post_raw(
-                list(),
-                &[
-                    ("mcp-protocol-version", LEGACY),
-                    ("x-forwarded-for", "203.0.113.5, 160.79.106.20"),
-                ],
-            )
-            .await;
-        assert_eq!(res.status(), 200);
-        let res = srv
-            .post_raw(
-                list(),
-                &[
-                    ("mcp-protocol-version", LEGACY),
-                    ("forwarded", "for=160.79.104.9;proto=https"),
-                ],
-            )
-            .await;
-        assert_eq!(res.status(), 200);
+        assert_eq!(
+            srv.list_status(&[("x-forwarded-for", "203.0.113.5, 160.79.106.20")])
+                .await,
+            200
+        );
+        assert_eq!(
+            srv.list_status(&[("forwarded", "for=160.79.104.9;proto=https")])
+                .await,
+            200
+        );
         // The rightmost untrusted hop decides: a client can prepend anything, but
         // the address the proxy saw is outside the range.
-        let res = srv
-            .post_raw(
-                list(),
-                &[
-                    ("mcp-protocol-version", LEGACY),
-                    ("x-forwarded-for", "160.79.106.20, 203.0.113.5"),
-                ],
-            )
-            .await;
-        assert_eq!(res.status(), 403);
-        // No header at all: the proxy's own address, which is not allowed.
         assert_eq!(
-            srv.post_raw(list(), &[("mcp-protocol-version", LEGACY)])
-                .await
-                .status(),
+            srv.list_status(&[("x-forwarded-for", "160.79.106.20, 203.0.113.5")])
+                .await,
             403
         );
+        // No header at all: the proxy's own address, which is not allowed.
+        assert_eq!(srv.list_status(&[]).await, 403);
     }
 );
 
@@ -158,25 +123,14 @@ db_test!(
     },
     |srv| {
         // 127.0.0.1 is not a trusted proxy, so its X-Forwarded-For is ignored.
-        let res = srv
-            .post_raw(
-                list(),
-                &[
-                    ("mcp-protocol-version", LEGACY),
-                    ("x-forwarded-for", "160.79.106.20"),
-                ],
-            )
-            .await;
-        assert_eq!(res.status(), 403);
-        let res = srv
-            .post_raw(
-                list(),
-                &[
-                    ("mcp-protocol-version", LEGACY),
-                    ("forwarded", "for=160.79.106.20"),
-                ],
-            )
-            .await;
-        assert_eq!(res.status(), 403);
+        assert_eq!(
+            srv.list_status(&[("x-forwarded-for", "160.79.106.20")])
+                .await,
+            403
+        );
+        assert_eq!(
+            srv.list_status(&[("forwarded", "for=160.79.106.20")]).await,
+            403
+        );
     }
 );
