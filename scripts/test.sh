@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it:
-#   1. cargo fmt --check and clippy -D warnings
+#   1. cargo fmt --check, clippy -D warnings, cargo deny (bans, licenses, sources)
 #   2. unit and integration tests (every integration test on SQLite, and on
 #      PostgreSQL too when TEST_DATABASE_URL is set)
 #   3. the official MCP conformance suite: stable (0.1.16, --suite all) against
@@ -32,7 +32,17 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 ok
 
-step "cargo test (${TEST_DATABASE_URL:+SQLite and PostgreSQL}${TEST_DATABASE_URL:-SQLite only: TEST_DATABASE_URL is not set})"
+step "cargo deny check bans licenses sources"
+# Offline checks only (the advisory database needs the internet; see README).
+# cargo-deny is installed once, pinned, into $CARGO_HOME/bin and reused.
+if ! cargo deny --version >/dev/null 2>&1; then
+  cargo install --locked cargo-deny@0.20.2 --root "${CARGO_HOME:-$HOME/.cargo}"
+fi
+cargo deny --locked check --hide-inclusion-graph bans licenses sources
+ok
+
+if [[ -n "${TEST_DATABASE_URL:-}" ]]; then backends="SQLite and PostgreSQL"; else backends="SQLite only: TEST_DATABASE_URL is not set"; fi
+step "cargo test ($backends)"
 cargo test --workspace --locked
 ok
 

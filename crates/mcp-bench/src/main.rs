@@ -150,6 +150,12 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let dir = tempfile::Builder::new().prefix("mcp-bench-").tempdir()?;
     let control = load::client(1)?;
 
+    // One load generator is one client address: with the default per-client
+    // rate limit it would measure the limiter. `mcp-bench controls` measures
+    // the controls themselves.
+    let config = dir.path().join("bench.toml");
+    std::fs::write(&config, "[limits]\nrequests_per_minute = 0\n")
+        .context("writing the bench config")?;
     let start_ours = |name: &str, db: &str, sessions: bool| {
         let addr = process::free_loopback_addr();
         let db_url = format!("sqlite://{}", dir.path().join(db).display());
@@ -157,10 +163,12 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         let name = name.to_owned();
         let bin = bin.clone();
         let control = control.clone();
+        let config = config.clone();
         async move {
             let addr = addr?;
             let mut argv = vec!["serve".into(), "--listen".into(), addr.to_string()];
             argv.extend(["--database-url".into(), db_url]);
+            argv.extend(["--config".into(), config.display().to_string()]);
             if sessions {
                 argv.push("--sessions".into());
             }

@@ -19,8 +19,10 @@ use crate::catalog::Catalog;
 use crate::config::{Config, Demo};
 use crate::http::edge::{self, EdgePolicy};
 use crate::http::health;
+use crate::http::rate_limit::{self, RateLimiter};
 use crate::http::rejection::EdgeError;
 use crate::http::request_id::RequestIds;
+use crate::http::tls::TlsListener;
 use crate::mcp::guard::{ToolPolicy, Unconfirmed};
 use crate::mcp::handler::Shared;
 use crate::mcp::transport::{self, Endpoint, EndpointOptions};
@@ -124,6 +126,7 @@ fn tool_policy(config: &Config, catalog: &dyn Catalog) -> Result<ToolPolicy, Sta
 /// The HTTP router. Pure: builds routes and layers from `state`, binds nothing.
 pub fn router(state: AppState) -> Router {
     let c = &state.config;
+    let rate_limiter = RateLimiter::new(c.limits.requests, c.limits.tool_calls);
     let endpoint = Endpoint::new(
         state.mcp.clone(),
         EndpointOptions {
@@ -135,6 +138,8 @@ pub fn router(state: AppState) -> Router {
                 .then(|| Arc::new(DbSessionStore::new(state.db.clone())) as _),
             transport_shutdown: state.transport_shutdown.clone(),
             shutdown: state.shutdown_begun.clone(),
+            rate_limiter: rate_limiter.clone(),
+            limits: c.limits.clone(),
         },
     );
     let policy = EdgePolicy {
@@ -156,7 +161,16 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .with_state(state.db.clone());
 
-    mcp.merge(probes)
+    // Layers added later wrap the earlier ones: the edge order is allowlist →
+    // Host/Origin and body limit → rate limit → (authentication) → MCP.
+    let mut app = mcp.merge(probes);
+    if let Some(limiter) = rate_limiter {
+        app = app.layer(axum::middleware::from_fn_with_state(
+            limiter,
+            rate_limit::enforce,
+        ));
+    }
+    app
         .layer(axum::middleware::from_fn(move |req: Request, next: axum::middleware::Next| async move {
             // Bounds the time until a response starts. Streams that have
             // started are bounded by the tool timeout and their keep-alives.
@@ -190,6 +204,35 @@ pub async fn serve(
     state: AppState,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    // Nagle's algorithm would hold back the small writes of an SSE response
+    // until the client's delayed ACK (about 40 ms per event).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    serve_on(listener, state, shutdown).await
+}
+
+/// [`serve`], terminating TLS with `tls` (see [`crate::http::tls`]).
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    serve_on(TlsListener::new(listener, tls)?, state, shutdown).await
+}
+
+async fn serve_on<L>(
+    listener: L,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    // `tap_io` makes any listener whose address is a `SocketAddr` provide
+    // `ConnectInfo<SocketAddr>`, which the allowlist needs.
+    let listener = listener.tap_io(|_| {});
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let grace = state.config.shutdown_grace;
     let drain = {
@@ -202,11 +245,6 @@ pub async fn serve(
             state.transport_shutdown.cancel();
         })
     };
-    // Nagle's algorithm would hold back the small writes of an SSE response
-    // until the client's delayed ACK (about 40 ms per event).
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await;

@@ -6,6 +6,9 @@
 //! [`Config::load`], so a config that checks is a config that starts.
 
 pub mod file;
+mod limits;
+
+pub use limits::{Limits, Rate};
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -107,6 +110,10 @@ pub struct Config {
     pub read_only: bool,
     /// `[tools.NAME]` settings; names are checked against the catalog at start-up.
     pub tools: std::collections::BTreeMap<String, ToolSettings>,
+    /// Rate limits and session bounds (`[limits]`).
+    pub limits: Limits,
+    /// `[server.tls]`; `None` serves plain HTTP (TLS ends at a proxy).
+    pub tls: Option<crate::http::tls::TlsFiles>,
 }
 
 /// Validated `[tools.NAME]`.
@@ -152,6 +159,8 @@ impl Default for Config {
             presets: presets::builtin(),
             read_only: false,
             tools: std::collections::BTreeMap::new(),
+            limits: Limits::default(),
+            tls: None,
         }
     }
 }
@@ -350,7 +359,12 @@ impl Config {
             );
         }
 
+        let limits = limits::limits(file.limits)?;
+        let tls = limits::tls(s.tls)?;
+
         Ok(Self {
+            limits,
+            tls,
             read_only: o.read_only.or(s.read_only).unwrap_or(false),
             tools,
             allow,
@@ -394,6 +408,7 @@ impl Config {
     pub fn mcp_url(&self) -> String {
         match &self.public_origin {
             Some(origin) => format!("{}/mcp", origin.origin().ascii_serialization()),
+            None if self.tls.is_some() => format!("https://{}/mcp", self.listen),
             None => format!("http://{}/mcp", self.listen),
         }
     }

@@ -1,11 +1,14 @@
 //! HTTP edge: checks that run before any MCP or OAuth code sees a request.
 //!
-//! Order (outermost first): request id → trace span → Host/Origin → body size
-//! → request timeout → route. Later issues insert the IP allowlist before
-//! Host/Origin and rate limits and authentication after the size check.
+//! Order (outermost first): request id → trace span → IP allowlist
+//! ([`crate::network`]) → Host/Origin → body size → request timeout → rate
+//! limit ([`rate_limit`]) → route. Authentication will go after the rate
+//! limit. [`tls`] terminates TLS below all of this, when configured.
 
 pub mod edge;
 pub mod health;
+pub mod rate_limit;
 pub mod rejection;
 pub mod request_id;
 pub mod stream;
+pub mod tls;

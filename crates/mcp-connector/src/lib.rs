@@ -30,4 +30,4 @@ pub mod network;
 pub mod store;
 pub mod telemetry;
 
-pub use app::{AppState, router, serve};
+pub use app::{AppState, router, serve, serve_tls};

@@ -12,6 +12,7 @@ pub mod envelope;
 pub mod guard;
 pub mod handler;
 pub mod pagination;
+pub mod session_limits;
 pub mod transport;
 
 /// The `_meta` key that marks a 2026-07-28 (stateless, per-request) request.

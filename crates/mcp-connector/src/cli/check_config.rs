@@ -4,6 +4,9 @@ use super::ConfigArgs;
 
 pub(super) fn run(args: &ConfigArgs) -> anyhow::Result<()> {
     let config = args.load()?;
+    if let Some(files) = &config.tls {
+        crate::http::tls::load(files)?;
+    }
     println!(
         "configuration ok: {} on {} ({}, {})",
         match config.demo {

@@ -12,6 +12,8 @@ pub(super) fn run(args: &ConfigArgs) -> anyhow::Result<()> {
     super::runtime()?.block_on(async move {
         let listen = config.listen;
         let url = config.mcp_url();
+        // Read once, before anything starts: a bad file stops start-up.
+        let tls = config.tls.as_ref().map(crate::http::tls::load).transpose()?;
         let state = AppState::build(config).await.context("starting the connector")?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -25,7 +27,14 @@ pub(super) fn run(args: &ConfigArgs) -> anyhow::Result<()> {
             // exposing the tools.
             tracing::warn!(%bound, "listening beyond loopback without authentication: expose this only behind network controls");
         }
-        serve(listener, state, shutdown).await.context("serving")?;
+        match tls {
+            Some(tls) => {
+                tracing::info!("terminating TLS (server.tls)");
+                crate::app::serve_tls(listener, tls, state, shutdown).await
+            }
+            None => serve(listener, state, shutdown).await,
+        }
+        .context("serving")?;
         tracing::info!("mcp-connector stopped");
         Ok(())
     })

@@ -18,6 +18,8 @@ pub struct FileConfig {
     pub network: NetworkSection,
     #[serde(default)]
     pub auth: AuthSection,
+    #[serde(default)]
+    pub limits: LimitsSection,
     /// Per-tool settings, `[tools.NAME]`.
     #[serde(default)]
     pub tools: std::collections::BTreeMap<String, ToolSection>,
@@ -32,6 +34,32 @@ pub struct ToolSection {
     /// For destructive tools when the user cannot be asked to confirm:
     /// `refuse` (default) or `allow`.
     pub unconfirmed: Option<String>,
+}
+
+/// `[limits]`: rate limits and session bounds. `0` turns a rate off.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Requests per minute per client (per user once authentication exists).
+    pub requests_per_minute: Option<u32>,
+    /// Requests a client may send at once after a quiet spell.
+    pub burst: Option<u32>,
+    /// Calls per minute per client to each tool.
+    pub tool_calls_per_minute: Option<u32>,
+    /// Concurrent stateful sessions.
+    pub max_sessions: Option<usize>,
+    /// A session without traffic for this long is closed, in seconds.
+    pub session_idle_secs: Option<u64>,
+    /// A session older than this is closed, in seconds.
+    pub session_max_lifetime_secs: Option<u64>,
+}
+
+/// `[server.tls]`: terminate TLS in the server (PEM files, both or neither).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
 }
 
 /// `[network]`
@@ -95,6 +123,8 @@ pub struct ServerSection {
     pub sse_keep_alive_secs: Option<u64>,
     /// Serve only tools annotated read-only.
     pub read_only: Option<bool>,
+    /// Native TLS instead of a terminating reverse proxy.
+    pub tls: Option<TlsSection>,
 }
 
 /// `[database]`

@@ -22,6 +22,8 @@ pub enum EdgeError {
     BodyTooLarge,
     #[error("Request Timeout")]
     Timeout,
+    #[error("Too Many Requests: retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
 }
 
 impl EdgeError {
@@ -33,6 +35,7 @@ impl EdgeError {
             Self::MissingHost => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }
@@ -49,6 +52,10 @@ impl IntoResponse for EdgeError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if let Self::RateLimited { retry_after_secs } = self {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
         res
     }
 }

@@ -22,6 +22,8 @@ use serde_json::Value;
 pub struct Envelope {
     pub id: Option<Value>,
     pub method: Option<String>,
+    /// `params.name` of a `tools/call` (for per-tool limits and scopes).
+    pub tool: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -32,12 +34,90 @@ struct Raw<'a> {
     id: Option<Value>,
     #[serde(borrow, default)]
     method: Option<Cow<'a, str>>,
-    #[serde(default)]
-    params: Option<IgnoredAny>,
+    #[serde(borrow, default)]
+    params: Option<Params<'a>>,
     #[serde(default)]
     result: Option<IgnoredAny>,
     #[serde(default)]
     error: Option<IgnoredAny>,
+}
+
+/// `params`, of which only a string `name` member is kept; anything else
+/// (arrays, scalars, the arguments) is skipped without being built.
+#[derive(Default)]
+struct Params<'a> {
+    name: Option<Cow<'a, str>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Params<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Params<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("JSON-RPC params")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Self::Value, M::Error> {
+                let mut out = Params::default();
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    if key == "name" && out.name.is_none() {
+                        out.name = map.next_value::<NameValue<'de>>()?.0;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(out)
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: S,
+            ) -> Result<Self::Value, S::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Params::default())
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Params::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Params::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Params::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Params::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Params::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Params::default())
+            }
+        }
+        d.deserialize_any(Visit(std::marker::PhantomData))
+    }
+}
+
+/// A `name` value: kept when it is a string, ignored otherwise (rmcp
+/// judges a malformed call).
+struct NameValue<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for NameValue<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either<'a> {
+            Str(#[serde(borrow)] Cow<'a, str>),
+            Other(IgnoredAny),
+        }
+        Ok(match Either::deserialize(d)? {
+            Either::Str(s) => Self(Some(s)),
+            Either::Other(_) => Self(None),
+        })
+    }
 }
 
 /// A JSON-RPC error response with an HTTP status. The one place where
@@ -124,7 +204,6 @@ pub fn check(bytes: &[u8]) -> Result<Envelope, RpcError> {
             id,
         ));
     }
-    let _ = raw.params;
     if raw.method.is_none() && raw.result.is_none() && raw.error.is_none() {
         return Err(bad(
             -32600,
@@ -132,9 +211,14 @@ pub fn check(bytes: &[u8]) -> Result<Envelope, RpcError> {
             id,
         ));
     }
+    let tool = match (raw.method.as_deref(), raw.params) {
+        (Some("tools/call"), Some(p)) => p.name.map(Cow::into_owned),
+        _ => None,
+    };
     Ok(Envelope {
         id,
         method: raw.method.map(Cow::into_owned),
+        tool,
     })
 }
 
@@ -202,5 +286,25 @@ mod tests {
         assert!(check(br#"{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}"#).is_ok());
         let e = check(br#"{"jsonrpc":"2.0","id":3}"#).unwrap_err();
         assert_eq!((e.code, e.id), (-32600, Some(Value::from(3))));
+    }
+
+    #[test]
+    fn tool_name_of_tools_call() {
+        let env = check(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"name":"x"},"name":"get_employee_count"}}"#).unwrap();
+        assert_eq!(env.tool.as_deref(), Some("get_employee_count"));
+        let env =
+            check(br#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"p"}}"#)
+                .unwrap();
+        assert_eq!(env.tool, None);
+        // Odd params are left for rmcp to judge, not a parse error here.
+        for body in [
+            &br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":[1,"a"]}"#[..],
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7}}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":null}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a\u0062"}}"#,
+        ] {
+            let env = check(body).unwrap();
+            assert!(env.tool.is_none() || env.tool.as_deref() == Some("ab"));
+        }
     }
 }

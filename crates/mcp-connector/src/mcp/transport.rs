@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
 use rmcp::transport::streamable_http_server::session::SessionStore;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -26,6 +26,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::envelope;
 use super::handler::{ConnectorHandler, Shared};
+use super::session_limits::{Freshness, SessionLimits};
+use crate::http::rate_limit::{RateLimiter, Subject};
 use crate::http::stream::idle_event_stream;
 
 type Service = StreamableHttpService<ConnectorHandler, LocalSessionManager>;
@@ -41,6 +43,10 @@ pub struct EndpointOptions {
     pub transport_shutdown: CancellationToken,
     /// Cancelling this ends the idle stateless GET streams at once.
     pub shutdown: CancellationToken,
+    /// Per-tool call limits (the per-request limit runs at the edge).
+    pub rate_limiter: Option<Arc<RateLimiter>>,
+    /// Session cap, idle time and lifetime (`--sessions` only).
+    pub limits: crate::config::Limits,
 }
 
 /// The `/mcp` endpoint's state.
@@ -56,11 +62,23 @@ pub struct Endpoint {
     keep_alive: Duration,
     max_body_bytes: usize,
     shutdown: CancellationToken,
+    rate_limiter: Option<Arc<RateLimiter>>,
+    session_limits: Option<Arc<SessionLimits>>,
 }
 
 impl Endpoint {
     pub fn new(shared: Shared, opts: EndpointOptions) -> Self {
-        let sessions = Arc::new(LocalSessionManager::default());
+        let mut manager = LocalSessionManager::default();
+        manager.session_config.keep_alive = Some(opts.limits.session_idle);
+        let sessions = Arc::new(manager);
+        let session_limits = opts.sessions.then(|| {
+            Arc::new(SessionLimits::new(
+                sessions.clone(),
+                opts.session_store.clone(),
+                opts.limits.max_sessions,
+                opts.limits.session_max_lifetime,
+            ))
+        });
         let make = |json_response: bool| {
             let mut config = StreamableHttpServerConfig::default()
                 // Host and Origin are checked at our edge for every route,
@@ -86,6 +104,8 @@ impl Endpoint {
             keep_alive: opts.sse_keep_alive,
             max_body_bytes: opts.max_body_bytes,
             shutdown: opts.shutdown,
+            rate_limiter: opts.rate_limiter,
+            session_limits,
         }
     }
 }
@@ -128,6 +148,17 @@ pub async fn handle(State(ep): State<Endpoint>, req: Request) -> Response {
         return idle_event_stream(ep.keep_alive, ep.shutdown.clone());
     }
     if req.method() != Method::POST {
+        let (Some(limits), Some(id)) = (&ep.session_limits, session_id(&req)) else {
+            return forward(&ep.sse, req).await;
+        };
+        if req.method() == Method::DELETE {
+            let res = forward(&ep.sse, req).await;
+            limits.forget(&id).await;
+            return res;
+        }
+        if limits.touch(&id).await == Freshness::Expired {
+            return session_expired(None);
+        }
         return forward(&ep.sse, req).await;
     }
     let (mut parts, body) = req.into_parts();
@@ -139,6 +170,40 @@ pub async fn handle(State(ep): State<Endpoint>, req: Request) -> Response {
         Ok(env) => env,
         Err(e) => return e.into_response(),
     };
+    if let (Some(limiter), Some(tool)) = (&ep.rate_limiter, &env.tool)
+        && let Some(subject) = Subject::of(&parts.extensions)
+        && let Err(limited) = limiter.check_tool(&subject, tool)
+    {
+        tracing::info!(?subject, tool, "tool call refused: rate limit");
+        return too_many(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too Many Requests: calls to this tool are rate limited",
+            limited.retry_after_secs,
+            env.id,
+        );
+    }
+    let mut reservation = None;
+    if let Some(limits) = &ep.session_limits {
+        match parts.headers.get(SESSION_ID).and_then(|v| v.to_str().ok()) {
+            Some(id) if limits.touch(id).await == Freshness::Expired => {
+                return session_expired(env.id);
+            }
+            Some(_) => {}
+            None if env.method.as_deref() == Some("initialize") => match limits.reserve().await {
+                Ok(r) => reservation = Some(r),
+                Err(retry_after) => {
+                    tracing::warn!("initialize refused: session limit reached");
+                    return too_many(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Service Unavailable: too many sessions",
+                        retry_after,
+                        env.id,
+                    );
+                }
+            },
+            None => {}
+        }
+    }
     let accepts = classify_accept(parts.headers.get(header::ACCEPT));
     parts.headers.insert(header::ACCEPT, BOTH);
     let service = match accepts {
@@ -146,7 +211,52 @@ pub async fn handle(State(ep): State<Endpoint>, req: Request) -> Response {
         Accepts::SseOnly => &ep.sse,
     };
     let res = forward(service, Request::from_parts(parts, Body::from(bytes))).await;
+    if let (Some(limits), Some(_)) = (&ep.session_limits, reservation) {
+        // The session's lifetime starts with the id rmcp hands out.
+        if let Some(id) = res.headers().get(SESSION_ID).and_then(|v| v.to_str().ok()) {
+            limits.touch(id).await;
+        }
+    }
     envelope::normalise_error(res, env.id).await
+}
+
+const SESSION_ID: &str = "mcp-session-id";
+
+fn session_id(req: &Request) -> Option<String> {
+    req.headers()
+        .get(SESSION_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// A refusal for load: JSON-RPC error body plus `Retry-After`.
+fn too_many(
+    status: StatusCode,
+    message: &'static str,
+    retry_after_secs: u64,
+    id: Option<serde_json::Value>,
+) -> Response {
+    let mut res = envelope::RpcError {
+        status,
+        code: -32600,
+        message: message.into(),
+        id,
+    }
+    .into_response();
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    res
+}
+
+/// 404 for a session past its lifetime: the client starts a new one.
+fn session_expired(id: Option<serde_json::Value>) -> Response {
+    envelope::RpcError {
+        status: StatusCode::NOT_FOUND,
+        code: -32001,
+        message: "Not Found: session expired".into(),
+        id,
+    }
+    .into_response()
 }
 
 async fn forward(service: &Service, req: Request) -> Response {

@@ -294,13 +294,14 @@ db_test!(
                     && m["result"]["content"][0]["text"] == "Progress test completed"),
             "a cancelled call does not complete: {text}"
         );
-        // The session is still usable.
+        // The session is still usable. A fresh id: the cancelled request's
+        // id 2 may still be settling inside the session.
+        let body = json!({"jsonrpc": "2.0", "id": 30, "method": "tools/call",
+            "params": {"name": "test_simple_text", "arguments": {}}});
         let r = read_message(
-            in_session(
-                &srv,
-                &id,
-                "tools/call",
-                json!({"name": "test_simple_text", "arguments": {}}),
+            srv.post_raw(
+                body.to_string(),
+                &[("mcp-session-id", &id), ("mcp-protocol-version", LEGACY)],
             )
             .await,
         )
