@@ -77,6 +77,7 @@ impl AppState {
             Demo::Conformance => Arc::new(crate::demo::conformance::Conformance::new(&sealer)?),
         };
         let policy = tool_policy(&config, catalog.as_ref())?;
+        let audit = crate::audit::AuditSink::start(db.clone(), &config.audit);
         Ok(Self {
             mcp: Shared {
                 catalog,
@@ -85,6 +86,8 @@ impl AppState {
                 in_flight: TaskTracker::new(),
                 policy: Arc::new(policy),
                 sessions: config.sessions,
+                hygiene: Arc::new(config.safety.hygiene()),
+                audit,
             },
             config: Arc::new(config),
             db,

@@ -1,5 +1,6 @@
 //! The command line: operator verbs. `anyhow` lives here and nowhere else.
 
+mod audit;
 mod check_config;
 mod ip_ranges;
 mod migrate;
@@ -36,12 +37,32 @@ enum Command {
         #[command(subcommand)]
         command: ToolsCommand,
     },
+    /// Read and check the audit trail of tool calls.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+/// `audit …`
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Print the latest records as JSON Lines; --follow keeps printing new ones.
+    Tail(audit::TailArgs),
+    /// Recompute the hash chain; exit 1 naming the first row that does not verify.
+    Verify(ConfigArgs),
+    /// Print records as JSON Lines (the format `verify` checks), oldest first.
+    Export(audit::ExportArgs),
 }
 
 #[derive(Debug, Subcommand)]
 enum ToolsCommand {
     /// Print the tool definitions (as `tools/list` returns them) as JSON.
     List(ConfigArgs),
+    /// Write a manifest of the served tools, with digests, for review and drift checks.
+    Lock(tools::LockArgs),
+    /// Compare the served tools with a lock file; exit 1 when they differ.
+    Diff(tools::DiffArgs),
 }
 
 /// Options shared by every verb that reads the configuration. Each can also
@@ -115,6 +136,17 @@ pub fn run() -> ExitCode {
         Command::Tools {
             command: ToolsCommand::List(args),
         } => tools::list(&args),
+        Command::Tools {
+            command: ToolsCommand::Lock(args),
+        } => tools::lock(&args),
+        Command::Tools {
+            command: ToolsCommand::Diff(args),
+        } => tools::diff(&args),
+        Command::Audit { command } => match command {
+            AuditCommand::Tail(args) => audit::tail(&args),
+            AuditCommand::Verify(args) => audit::verify(&args),
+            AuditCommand::Export(args) => audit::export(&args),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,6 +7,7 @@
 
 pub mod file;
 mod limits;
+mod safety;
 
 pub use limits::{Limits, Rate};
 
@@ -114,6 +115,10 @@ pub struct Config {
     pub limits: Limits,
     /// `[server.tls]`; `None` serves plain HTTP (TLS ends at a proxy).
     pub tls: Option<crate::http::tls::TlsFiles>,
+    /// `[safety]`: tool output hygiene and the drift check.
+    pub safety: crate::safety::SafetyConfig,
+    /// `[audit]`: the audit trail.
+    pub audit: crate::audit::AuditConfig,
 }
 
 /// Validated `[tools.NAME]`.
@@ -161,6 +166,8 @@ impl Default for Config {
             tools: std::collections::BTreeMap::new(),
             limits: Limits::default(),
             tls: None,
+            safety: crate::safety::SafetyConfig::default(),
+            audit: crate::audit::AuditConfig::default(),
         }
     }
 }
@@ -361,8 +368,13 @@ impl Config {
 
         let limits = limits::limits(file.limits)?;
         let tls = limits::tls(s.tls)?;
+        let safety = safety::safety(file.safety)?;
+        let audit = crate::audit::AuditConfig::from_file(file.audit)
+            .map_err(|(key, message)| ConfigError::invalid(key, message))?;
 
         Ok(Self {
+            audit,
+            safety,
             limits,
             tls,
             read_only: o.read_only.or(s.read_only).unwrap_or(false),

@@ -5,7 +5,7 @@
 //! calls [`cli::run`].
 //!
 //! # Layout
-//! * [`cli`]: operator verbs (`serve`, `check-config`, `migrate`, `tools`).
+//! * [`cli`]: operator verbs (`serve`, `check-config`, `migrate`, `tools`, `audit`).
 //! * [`config`]: file, environment and flags, validated into [`config::Config`].
 //! * [`app`]: [`AppState`], [`router`] and [`serve`].
 //! * [`network`]: IP allowlist with presets, client address behind trusted proxies.
@@ -13,6 +13,8 @@
 //! * [`mcp`]: the `/mcp` endpoint on rmcp and the protocol handler.
 //! * [`catalog`]: what a connector serves (tools, resources, prompts).
 //! * [`demo`]: the Company Tools demo and the conformance fixtures.
+//! * [`safety`]: tool output hygiene; [`drift`]: the tool lock file.
+//! * [`audit`]: the hash-chained audit trail of tool calls.
 //! * [`store`]: SQLite and PostgreSQL, with parallel migrations.
 //! * [`telemetry`]: structured logging.
 
@@ -20,13 +22,16 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod app;
+pub mod audit;
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod drift;
 pub mod http;
 pub mod mcp;
 pub mod network;
+pub mod safety;
 pub mod store;
 pub mod telemetry;
 

@@ -23,6 +23,35 @@ pub struct FileConfig {
     /// Per-tool settings, `[tools.NAME]`.
     #[serde(default)]
     pub tools: std::collections::BTreeMap<String, ToolSection>,
+    #[serde(default)]
+    pub safety: SafetySection,
+    #[serde(default)]
+    pub audit: AuditSection,
+}
+
+/// `[audit]`: the audit trail of tool calls.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    /// Record every tool call (default true).
+    pub enabled: Option<bool>,
+    /// Argument field names whose values are replaced before storing
+    /// (default `["password", "token", "secret"]`).
+    pub redact: Option<Vec<String>>,
+}
+
+/// `[safety]`: tool output hygiene and behavioural drift.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafetySection {
+    /// Cap on the characters of a tool result's text (at least 1000).
+    pub output_max_chars: Option<usize>,
+    /// Wrap tool output text as quoted data.
+    pub wrap_untrusted_output: Option<bool>,
+    /// Manifest written by `mcp-connector tools lock`; checked at start-up.
+    pub tools_lock: Option<String>,
+    /// `warn` (default) or `refuse` when the live tools differ from the lock.
+    pub drift: Option<String>,
 }
 
 /// `[tools.NAME]`

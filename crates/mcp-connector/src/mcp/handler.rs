@@ -41,6 +41,10 @@ pub struct Shared {
     pub policy: Arc<ToolPolicy>,
     /// Stateful sessions (server-to-client requests are possible).
     pub sessions: bool,
+    /// Tool output hygiene (`[safety]`).
+    pub hygiene: Arc<crate::safety::HygieneConfig>,
+    /// The audit trail; every tool call is recorded before its result is sent.
+    pub audit: crate::audit::AuditSink,
 }
 
 /// Serves one session (or one stateless request).
@@ -121,6 +125,105 @@ const SUPPORTED_VERSIONS: &[ProtocolVersion] = &[
     ProtocolVersion::V_2026_07_28,
 ];
 
+impl ConnectorHandler {
+    /// `tools/call` without the audit record ([`ServerHandler::call_tool`]
+    /// adds it); `audit` collects what only this function sees.
+    async fn run_tool(
+        &self,
+        request: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+        audit: Option<&mut crate::audit::CallAudit>,
+    ) -> Result<CallToolResponse, McpError> {
+        // A tool hidden by policy (read-only mode, disabled) is refused
+        // exactly like one that does not exist.
+        let tool = self.shared.catalog.tools().get(&request.name);
+        let Some(tool) = tool.filter(|t| self.shared.policy.serves(&t.def)) else {
+            return Err(McpError::invalid_params(
+                format!("Unknown tool: {}", request.name),
+                None,
+            ));
+        };
+        let _in_flight = self.shared.in_flight.token();
+        let started = Instant::now();
+        let cancelled = ctx.ct.clone();
+        let client_capabilities = ctx
+            .meta
+            .client_capabilities()
+            .or_else(|| ctx.peer.peer_info().map(|i| i.capabilities.clone()))
+            .unwrap_or_default();
+        let tool_ctx = ToolCtx {
+            log_level: self.log_threshold(&ctx),
+            client_capabilities,
+            input_responses: request.input_responses,
+            request_state: request.request_state,
+            request: ctx,
+        };
+        let arguments = request.arguments.unwrap_or_default();
+        let gate = guard::confirm(
+            &tool_ctx,
+            &tool.def,
+            &arguments,
+            &self.shared.policy,
+            &self.shared.sealer,
+            self.shared.sessions,
+        );
+        match gate.await {
+            Gate::Proceed => {}
+            Gate::Answer(answer) => {
+                tracing::info!(tool = %request.name, "destructive tool not run: confirmation needed or refused");
+                return Ok(answer);
+            }
+            Gate::Invalid(message) => return Err(McpError::invalid_params(message, None)),
+        }
+        let call = tool.call(tool_ctx, arguments);
+        let timeout = self.shared.tool_timeout;
+        let outcome = tokio::select! {
+            r = tokio::time::timeout(timeout, call) => r.unwrap_or(Err(ToolError::Timeout(timeout))),
+            () = cancelled.cancelled() => {
+                tracing::info!(tool = %request.name, "tool call cancelled by the client");
+                return Err(McpError::internal_error("request cancelled", None));
+            }
+        };
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let mut result = match outcome {
+            Ok(CallToolResponse::Complete(result)) => {
+                tracing::info!(tool = %request.name, elapsed_ms, is_error = result.is_error.unwrap_or(false), "tool call");
+                result
+            }
+            Ok(other) => {
+                tracing::info!(tool = %request.name, elapsed_ms, "tool call needs client input");
+                return Ok(other);
+            }
+            Err(ToolError::MissingCapability(caps)) => {
+                return Err(McpError::missing_required_client_capability(*caps));
+            }
+            Err(ToolError::InvalidParams(message)) => {
+                return Err(McpError::invalid_params(message, None));
+            }
+            Err(ToolError::Internal(e)) => {
+                let reference = internal_reference("tool call", &e);
+                tracing::info!(tool = %request.name, elapsed_ms, error_ref = %reference, "tool call failed");
+                CallToolResult::error(vec![ContentBlock::text(format!(
+                    "The tool failed because of an internal error (reference {reference}). Try again later."
+                ))])
+            }
+            Err(e) => {
+                tracing::info!(tool = %request.name, elapsed_ms, "tool call refused: {e}");
+                CallToolResult::error(vec![ContentBlock::text(e.to_string())])
+            }
+        };
+        // Tool output hygiene: one pass over the finished result. The report
+        // holds rule names and counts, never the text (for the audit record).
+        let hygiene =
+            crate::safety::hygiene::apply(&mut result, &request.name, &self.shared.hygiene);
+        hygiene.log(&request.name);
+        if let Some(audit) = audit {
+            audit.set_flags(hygiene.flag_names());
+        }
+        Ok(result.into())
+    }
+}
+
 impl ServerHandler for ConnectorHandler {
     fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
         Cow::Borrowed(SUPPORTED_VERSIONS)
@@ -189,85 +292,17 @@ impl ServerHandler for ConnectorHandler {
         request: CallToolRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        // A tool hidden by policy (read-only mode, disabled) is refused
-        // exactly like one that does not exist.
-        let tool = self.shared.catalog.tools().get(&request.name);
-        let Some(tool) = tool.filter(|t| self.shared.policy.serves(&t.def)) else {
-            return Err(McpError::invalid_params(
-                format!("Unknown tool: {}", request.name),
-                None,
-            ));
-        };
+        // Audit trail: every outcome is recorded, and committed, before it is
+        // returned; if it cannot be recorded the call fails closed. The call
+        // counts as in flight until then, so that shutdown does not close the
+        // database under a pending record.
         let _in_flight = self.shared.in_flight.token();
-        let started = Instant::now();
-        let cancelled = ctx.ct.clone();
-        let client_capabilities = ctx
-            .meta
-            .client_capabilities()
-            .or_else(|| ctx.peer.peer_info().map(|i| i.capabilities.clone()))
-            .unwrap_or_default();
-        let tool_ctx = ToolCtx {
-            log_level: self.log_threshold(&ctx),
-            client_capabilities,
-            input_responses: request.input_responses,
-            request_state: request.request_state,
-            request: ctx,
-        };
-        let arguments = request.arguments.unwrap_or_default();
-        let gate = guard::confirm(
-            &tool_ctx,
-            &tool.def,
-            &arguments,
-            &self.shared.policy,
-            &self.shared.sealer,
-            self.shared.sessions,
-        );
-        match gate.await {
-            Gate::Proceed => {}
-            Gate::Answer(answer) => {
-                tracing::info!(tool = %request.name, "destructive tool not run: confirmation needed or refused");
-                return Ok(answer);
-            }
-            Gate::Invalid(message) => return Err(McpError::invalid_params(message, None)),
+        let mut audit = self.shared.audit.begin_call(&request, &ctx);
+        let response = self.run_tool(request, ctx, audit.as_mut()).await;
+        match audit {
+            Some(audit) => audit.finish(response).await,
+            None => response,
         }
-        let call = tool.call(tool_ctx, arguments);
-        let timeout = self.shared.tool_timeout;
-        let outcome = tokio::select! {
-            r = tokio::time::timeout(timeout, call) => r.unwrap_or(Err(ToolError::Timeout(timeout))),
-            () = cancelled.cancelled() => {
-                tracing::info!(tool = %request.name, "tool call cancelled by the client");
-                return Err(McpError::internal_error("request cancelled", None));
-            }
-        };
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let result = match outcome {
-            Ok(CallToolResponse::Complete(result)) => {
-                tracing::info!(tool = %request.name, elapsed_ms, is_error = result.is_error.unwrap_or(false), "tool call");
-                result
-            }
-            Ok(other) => {
-                tracing::info!(tool = %request.name, elapsed_ms, "tool call needs client input");
-                return Ok(other);
-            }
-            Err(ToolError::MissingCapability(caps)) => {
-                return Err(McpError::missing_required_client_capability(*caps));
-            }
-            Err(ToolError::InvalidParams(message)) => {
-                return Err(McpError::invalid_params(message, None));
-            }
-            Err(ToolError::Internal(e)) => {
-                let reference = internal_reference("tool call", &e);
-                tracing::info!(tool = %request.name, elapsed_ms, error_ref = %reference, "tool call failed");
-                CallToolResult::error(vec![ContentBlock::text(format!(
-                    "The tool failed because of an internal error (reference {reference}). Try again later."
-                ))])
-            }
-            Err(e) => {
-                tracing::info!(tool = %request.name, elapsed_ms, "tool call refused: {e}");
-                CallToolResult::error(vec![ContentBlock::text(e.to_string())])
-            }
-        };
-        Ok(result.into())
     }
 
     async fn list_resources(

@@ -5,8 +5,10 @@
 
 mod common;
 
+mod audit;
 mod cli;
 mod company_tools;
+mod drift;
 mod edge;
 mod guarded_writes;
 mod limits;
@@ -14,6 +16,7 @@ mod network;
 mod protocol_legacy;
 mod protocol_modern;
 mod resources_prompts;
+mod safety;
 mod sessions;
 mod shutdown;
 mod store;

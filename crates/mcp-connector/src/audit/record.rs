@@ -1,0 +1,168 @@
+//! What is recorded: [`AuditEvent`] in, [`AuditRecord`] stored.
+
+use std::net::IpAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// The kind of an audited event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditKind {
+    ToolCall,
+}
+
+impl AuditKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ToolCall => "tool_call",
+        }
+    }
+}
+
+/// One event to record. Arguments must already be redacted
+/// ([`super::redact::redact`]); the sink stores what it is given.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub time: SystemTime,
+    pub kind: AuditKind,
+    /// The authenticated user, once authentication exists.
+    pub subject: Option<String>,
+    /// `clientInfo.name` as the client declared it.
+    pub client: Option<String>,
+    pub session_id: Option<String>,
+    pub source_ip: Option<IpAddr>,
+    pub tool: Option<String>,
+    pub arguments: Option<serde_json::Value>,
+    /// SHA-256 (hex) and size in bytes of the serialised result sent.
+    pub result: Option<(String, u64)>,
+    pub is_error: bool,
+    pub error: Option<String>,
+    pub duration_ms: Option<u64>,
+    /// Prompt-injection flags raised on the result.
+    pub flags: Option<Vec<String>>,
+}
+
+impl AuditEvent {
+    /// An event of `kind` happening now, with every optional field empty.
+    pub fn now(kind: AuditKind) -> Self {
+        Self {
+            time: SystemTime::now(),
+            kind,
+            subject: None,
+            client: None,
+            session_id: None,
+            source_ip: None,
+            tool: None,
+            arguments: None,
+            result: None,
+            is_error: false,
+            error: None,
+            duration_ms: None,
+            flags: None,
+        }
+    }
+}
+
+/// A row of `audit_log`, exactly as stored and hashed. This is also the JSON
+/// Lines format of `audit tail` and `audit export`, so that anyone can
+/// recompute the chain from an export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct AuditRecord {
+    pub seq: i64,
+    pub time: String,
+    pub kind: String,
+    pub subject: Option<String>,
+    pub client: Option<String>,
+    pub session_id: Option<String>,
+    pub source_ip: Option<String>,
+    pub tool: Option<String>,
+    /// JSON text.
+    pub arguments: Option<String>,
+    pub result_sha256: Option<String>,
+    pub result_size: Option<i64>,
+    pub is_error: bool,
+    pub error: Option<String>,
+    pub duration_ms: Option<i64>,
+    /// JSON text.
+    pub flags: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl AuditRecord {
+    /// The row `event` becomes at `seq` after `prev_hash`, hash included.
+    pub fn seal(event: AuditEvent, seq: i64, prev_hash: &str) -> Self {
+        let mut record = Self {
+            seq,
+            time: rfc3339_millis(event.time),
+            kind: event.kind.as_str().to_owned(),
+            subject: event.subject,
+            client: event.client,
+            session_id: event.session_id,
+            source_ip: event.source_ip.map(|ip| ip.to_string()),
+            tool: event.tool,
+            arguments: event.arguments.map(|a| a.to_string()),
+            result_sha256: event.result.as_ref().map(|(digest, _)| digest.clone()),
+            result_size: event
+                .result
+                .map(|(_, size)| i64::try_from(size).unwrap_or(i64::MAX)),
+            is_error: event.is_error,
+            error: event.error,
+            duration_ms: event
+                .duration_ms
+                .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
+            flags: event.flags.map(|f| serde_json::Value::from(f).to_string()),
+            prev_hash: prev_hash.to_owned(),
+            hash: String::new(),
+        };
+        record.hash = super::chain::hash(&record);
+        record
+    }
+}
+
+/// `2026-11-25T08:43:03.123Z`. Text, not a database timestamp type, because
+/// the stored bytes must be the hashed bytes on both backends.
+pub fn rfc3339_millis(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day): H. Hinnant's algorithm.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn formats_utc_with_millis() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_764_060_183_123);
+        assert_eq!(rfc3339_millis(t), "2025-11-25T08:43:03.123Z");
+        assert_eq!(rfc3339_millis(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339_millis(leap), "2000-02-29T00:00:00.000Z");
+    }
+}
