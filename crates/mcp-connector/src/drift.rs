@@ -328,24 +328,45 @@ pub fn check(path: &Path, mode: DriftMode, live: &ToolLock) -> Result<DriftRepor
     Ok(report)
 }
 
-/// `serve`'s start-up check when `safety.tools_lock` is set: logs each
-/// difference as a warning, or refuses under `drift = "refuse"`. Returns the
-/// report (`None` without a lock) so it can be recorded. There is no reload
-/// yet, so this runs once per start.
-pub fn on_start(state: &crate::AppState) -> Result<Option<DriftReport>, DriftError> {
+/// `serve`'s start-up check when `safety.tools_lock` is set: records any
+/// drift in the audit trail, then logs each difference as a warning, or
+/// refuses under `drift = "refuse"`. Returns the report (`None` without a
+/// lock). There is no reload yet, so this runs once per start.
+pub async fn on_start(state: &crate::AppState) -> Result<Option<DriftReport>, DriftError> {
     let safety = &state.config.safety;
     let Some(path) = &safety.tools_lock else {
         return Ok(None);
     };
-    let report = check(path, safety.drift, &served(&state.mcp))?;
+    // Compare without refusing first, so that a refused start is audited too.
+    let report = check(path, DriftMode::Warn, &served(&state.mcp))?;
     if report.is_empty() {
         tracing::info!(lock = %path.display(), digest = %report.live_digest, "served tools match the lock");
-    } else {
-        for line in report.lines() {
-            tracing::warn!(lock = %path.display(), "tool drift: {line}");
-        }
-        tracing::warn!(lock = %path.display(), summary = %report.summary(), "served tools differ from the lock (safety.drift = \"warn\")");
+        return Ok(Some(report));
     }
+    let mut event = crate::audit::AuditEvent::now(crate::audit::AuditKind::ToolDrift);
+    event.is_error = safety.drift == DriftMode::Refuse;
+    event.error = Some(report.summary());
+    event.arguments = Some(serde_json::json!({
+        "lock": path.display().to_string(),
+        "locked_digest": report.locked_digest,
+        "live_digest": report.live_digest,
+        "changes": report.lines(),
+    }));
+    if let Err(e) = state.mcp.audit.record(event).await {
+        // Start-up goes on (or stops) by the drift mode; the missing record
+        // is itself worth an error line.
+        tracing::error!(error = %e, "could not record tool drift in the audit trail");
+    }
+    if safety.drift == DriftMode::Refuse {
+        return Err(DriftError::Refused {
+            path: path.clone(),
+            summary: report.summary(),
+        });
+    }
+    for line in report.lines() {
+        tracing::warn!(lock = %path.display(), "tool drift: {line}");
+    }
+    tracing::warn!(lock = %path.display(), summary = %report.summary(), "served tools differ from the lock (safety.drift = \"warn\")");
     Ok(Some(report))
 }
 

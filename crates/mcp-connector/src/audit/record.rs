@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditKind {
     ToolCall,
+    /// The served tools differ from the tools lock (behavioural drift).
+    ToolDrift,
 }
 
 impl AuditKind {
@@ -16,6 +18,7 @@ impl AuditKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ToolCall => "tool_call",
+            Self::ToolDrift => "tool_drift",
         }
     }
 }

@@ -195,6 +195,39 @@ fn serve_refuses_to_start_on_drift_when_told_to() {
         "{stderr}"
     );
     assert!(!stderr.contains("listening"), "{stderr}");
+    // The refused start is in the audit trail, and the chain still verifies.
+    let out = cmd()
+        .args(["audit", "export", "--database-url", &f.db])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let export = String::from_utf8_lossy(&out.stdout);
+    let drift: Vec<serde_json::Value> = export
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|r: &serde_json::Value| r["kind"] == "tool_drift")
+        .collect();
+    assert_eq!(drift.len(), 1, "{export}");
+    assert!(
+        drift[0]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("find_employees"),
+        "{export}"
+    );
+    let out = cmd()
+        .args(["audit", "verify", "--database-url", &f.db])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
