@@ -25,6 +25,7 @@ pub mod app;
 pub mod audit;
 pub mod catalog;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod drift;

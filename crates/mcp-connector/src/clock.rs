@@ -1,0 +1,90 @@
+//! Calendar arithmetic for the few places that print or compare UTC dates
+//! (audit timestamps, preset check dates), without a date library.
+//! H. Hinnant's `days_from_civil` / `civil_from_days` algorithms.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
+pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date; `None` if it is not one.
+pub fn days_from_civil(date: &str) -> Option<i64> {
+    let mut parts = date.split('-');
+    let y: i64 = parts.next()?.parse().ok()?;
+    let m: i64 = parts.next()?.parse().ok()?;
+    let d: i64 = parts.next()?.parse().ok()?;
+    if parts.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+fn since_epoch(time: SystemTime) -> std::time::Duration {
+    time.duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+/// Today's date (UTC) as `YYYY-MM-DD`.
+pub fn today() -> String {
+    let secs = i64::try_from(since_epoch(SystemTime::now()).as_secs()).unwrap_or(0);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// `2026-11-25T08:43:03.123Z`.
+pub fn rfc3339_millis(time: SystemTime) -> String {
+    let since = since_epoch(time);
+    let secs = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn round_trips_and_formats() {
+        for date in [
+            "1970-01-01",
+            "2000-02-29",
+            "2024-02-29",
+            "2026-11-25",
+            "2099-12-31",
+        ] {
+            let days = days_from_civil(date).expect("date");
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(format!("{y:04}-{m:02}-{d:02}"), date);
+        }
+        assert_eq!(days_from_civil("2026-13-01"), None);
+        assert_eq!(days_from_civil("nope"), None);
+        let t = UNIX_EPOCH + Duration::from_millis(1_764_060_183_123);
+        assert_eq!(rfc3339_millis(t), "2025-11-25T08:43:03.123Z");
+        assert_eq!(today().len(), 10);
+    }
+}
