@@ -86,9 +86,11 @@ impl AuditSink {
 /// next batch re-reads the chain's tail from the database.
 async fn writer(db: Db, mut rx: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    // The chain's end as this writer last wrote it; `None` = read it first.
+    let mut tail = None;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (events, waiters): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-        let result = store::append(&db, events)
+        let result = store::append(&db, events, &mut tail)
             .await
             .map_err(|e| AuditError::Commit(Arc::new(e)));
         if let Err(e) = &result {

@@ -46,33 +46,83 @@ macro_rules! push_record {
 /// the transaction, after taking the append lock, so that concurrent writers
 /// (PostgreSQL replicas, or an SQLite file shared by two processes) never
 /// fork the chain.
-pub(crate) async fn append(db: &Db, events: Vec<AuditEvent>) -> Result<(), sqlx::Error> {
+pub(crate) async fn append(
+    db: &Db,
+    events: Vec<AuditEvent>,
+    tail: &mut Option<(i64, String)>,
+) -> Result<(), sqlx::Error> {
     if events.is_empty() {
         return Ok(());
     }
     match db {
         Db::Sqlite { write, .. } => {
-            // IMMEDIATE takes the write lock before the tail is read: another
-            // process appending to the same file waits (busy timeout) instead
-            // of forking the chain or failing the upgrade from read to write.
-            let mut tx = write.begin_with("BEGIN IMMEDIATE").await?;
-            let tail: Option<(i64, String)> = sqlx::query_as(TAIL).fetch_optional(&mut *tx).await?;
-            let records = seal_all(events, tail);
-            let mut b = QueryBuilder::<Sqlite>::new(format!("INSERT INTO audit_log ({COLUMNS}) "));
-            b.push_values(records, |mut b, r| {
-                push_record!(b, r);
-            });
-            b.build().execute(&mut *tx).await?;
-            tx.commit().await
+            // One round trip per batch in the common case: a single INSERT
+            // (atomic on its own) that only takes effect if the chain still
+            // ends where this writer last left it. Another writer on the same
+            // file (a second process) makes it insert nothing: then re-read
+            // the tail, re-seal and try again.
+            for _ in 0..8 {
+                if tail.is_none() {
+                    *tail = Some(
+                        sqlx::query_as(TAIL)
+                            .fetch_optional(write)
+                            .await?
+                            .unwrap_or((0, GENESIS_HASH.to_owned())),
+                    );
+                }
+                let expected = tail.clone().unwrap_or((0, GENESIS_HASH.to_owned()));
+                let records = seal_all(events.clone(), Some(expected.clone()));
+                let last = records.last().map(|r| (r.seq, r.hash.clone()));
+                let n = records.len() as u64;
+                let mut b = QueryBuilder::<Sqlite>::new(format!(
+                    "INSERT INTO audit_log ({COLUMNS}) SELECT * FROM (VALUES "
+                ));
+                let mut first = true;
+                for r in records {
+                    if !first {
+                        b.push(", ");
+                    }
+                    first = false;
+                    b.push("(");
+                    let mut sep = b.separated(", ");
+                    push_record!(sep, r);
+                    b.push(")");
+                }
+                // The chain's current end must be the one the records were
+                // sealed on (NULL when the log is empty).
+                b.push(") WHERE (SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1) IS ");
+                if expected.0 == 0 {
+                    b.push("NULL");
+                } else {
+                    b.push_bind(expected.1);
+                }
+                match b.build().execute(write).await {
+                    Ok(done) if done.rows_affected() == n => {
+                        *tail = last;
+                        return Ok(());
+                    }
+                    Ok(_) => *tail = None,
+                    Err(sqlx::Error::Database(e)) if e.is_unique_violation() => *tail = None,
+                    Err(e) => {
+                        *tail = None;
+                        return Err(e);
+                    }
+                }
+            }
+            Err(sqlx::Error::Protocol(
+                "audit chain kept moving under this writer".into(),
+            ))
         }
         Db::Postgres { write, .. } => {
+            *tail = None;
             let mut tx = write.begin().await?;
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(APPEND_LOCK)
                 .execute(&mut *tx)
                 .await?;
-            let tail: Option<(i64, String)> = sqlx::query_as(TAIL).fetch_optional(&mut *tx).await?;
-            let records = seal_all(events, tail);
+            let current: Option<(i64, String)> =
+                sqlx::query_as(TAIL).fetch_optional(&mut *tx).await?;
+            let records = seal_all(events, current);
             let mut b =
                 QueryBuilder::<Postgres>::new(format!("INSERT INTO audit_log ({COLUMNS}) "));
             b.push_values(records, |mut b, r| {
@@ -84,7 +134,6 @@ pub(crate) async fn append(db: &Db, events: Vec<AuditEvent>) -> Result<(), sqlx:
     }
 }
 
-/// Number and hash each event after `tail`.
 fn seal_all(events: Vec<AuditEvent>, tail: Option<(i64, String)>) -> Vec<AuditRecord> {
     let (mut seq, mut prev) = tail.unwrap_or((0, GENESIS_HASH.to_owned()));
     events
