@@ -4,18 +4,7 @@ use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mcp-connector");
-
-fn cmd() -> Command {
-    let mut c = Command::new(BIN);
-    // The developer's environment must not leak into these tests.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("MCP_CONNECTOR_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
+use crate::common::binary as cmd;
 
 #[test]
 fn check_config_accepts_a_valid_file() {

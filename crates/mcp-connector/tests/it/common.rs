@@ -296,6 +296,18 @@ impl TestServer {
     }
 }
 
+/// The `mcp-connector` binary, with the developer's `MCP_CONNECTOR_*`
+/// environment removed so that it cannot leak into a test.
+pub fn binary() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-connector"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("MCP_CONNECTOR_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
 /// Read one JSON-RPC reply from a JSON or SSE response (the last `data:`
 /// message that carries an `id`).
 pub async fn read_message(res: reqwest::Response) -> Value {

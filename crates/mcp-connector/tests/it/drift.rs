@@ -3,20 +3,10 @@
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mcp-connector");
-
-fn cmd() -> Command {
-    let mut c = Command::new(BIN);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("MCP_CONNECTOR_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
+use crate::common::binary as cmd;
 
 /// A temporary directory with a database URL and a fresh lock.
 struct Fixture {
