@@ -330,6 +330,29 @@ pub async fn read_message(res: reqwest::Response) -> Value {
     }
 }
 
+/// Read an open SSE response into `buf` until `done(buf)` holds; panics if
+/// the stream ends or `deadline` passes first.
+pub async fn read_until(
+    res: &mut reqwest::Response,
+    buf: &mut String,
+    deadline: tokio::time::Instant,
+    done: impl Fn(&str) -> bool,
+) {
+    while !done(buf) {
+        let chunk = tokio::time::timeout_at(deadline, res.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("stream did not deliver in time: {buf}"))
+            .expect("chunk")
+            .unwrap_or_else(|| panic!("stream ended early: {buf}"));
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+/// The first message in an SSE body matching `pred`.
+pub fn find_message(buf: &str, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+    sse_messages(buf).into_iter().find(|m| pred(m))
+}
+
 /// Every JSON message in an SSE body.
 pub fn sse_messages(text: &str) -> Vec<Value> {
     text.split("\n\n")

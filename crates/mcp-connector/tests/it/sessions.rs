@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{LEGACY, Opts, TestServer, read_message, sse_messages};
+use crate::common::{
+    LEGACY, Opts, TestServer, find_message, read_message, read_until, sse_messages,
+};
 use crate::db_test;
 
 /// Initialize a session; its id.
@@ -145,14 +147,10 @@ db_test!(
         let mut res = in_session(&srv, &id, "tools/call", json!({"name": "test_tool_with_progress", "arguments": {}, "_meta": {"progressToken": 9}})).await;
         let mut text = String::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while !text.contains("notifications/progress") || !text.contains("\nid:") {
-            let chunk = tokio::time::timeout_at(deadline, res.chunk())
-                .await
-                .expect("in time")
-                .expect("chunk")
-                .expect("open");
-            text.push_str(&String::from_utf8_lossy(&chunk));
-        }
+        read_until(&mut res, &mut text, deadline, |t| {
+            t.contains("notifications/progress") && t.contains("\nid:")
+        })
+        .await;
         drop(res);
         let progress_event = text
             .split("\n\n")
@@ -211,20 +209,12 @@ db_test!(
         assert_eq!(res.status(), 200);
         let mut buf = String::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        let request = loop {
-            if let Some(m) = sse_messages(&buf)
-                .into_iter()
-                .find(|m| m["method"] == "elicitation/create")
-            {
-                break m;
-            }
-            let chunk = tokio::time::timeout_at(deadline, res.chunk())
-                .await
-                .expect("elicitation in time")
-                .expect("chunk")
-                .expect("open");
-            buf.push_str(&String::from_utf8_lossy(&chunk));
-        };
+        let is_request = |m: &Value| m["method"] == "elicitation/create";
+        read_until(&mut res, &mut buf, deadline, |b| {
+            find_message(b, is_request).is_some()
+        })
+        .await;
+        let request = find_message(&buf, is_request).expect("elicitation request");
         assert_eq!(request["params"]["message"], "Who are you?");
         let answer = json!({"jsonrpc": "2.0", "id": request["id"], "result": {"action": "accept", "content": {"username": "ada", "email": "ada@example.com"}}}).to_string();
         let ack = srv
@@ -234,17 +224,12 @@ db_test!(
             )
             .await;
         assert_eq!(ack.status(), 202);
-        let result = loop {
-            if let Some(m) = sse_messages(&buf).into_iter().find(|m| m["id"] == 2) {
-                break m;
-            }
-            let chunk = tokio::time::timeout_at(deadline, res.chunk())
-                .await
-                .expect("result in time")
-                .expect("chunk")
-                .expect("open");
-            buf.push_str(&String::from_utf8_lossy(&chunk));
-        };
+        let is_result = |m: &Value| m["id"] == 2;
+        read_until(&mut res, &mut buf, deadline, |b| {
+            find_message(b, is_result).is_some()
+        })
+        .await;
+        let result = find_message(&buf, is_result).expect("tool result");
         let text = result["result"]["content"][0]["text"]
             .as_str()
             .unwrap_or_default();
@@ -263,14 +248,10 @@ db_test!(
         let mut res = in_session(&srv, &id, "tools/call", json!({"name": "test_tool_with_progress", "arguments": {}, "_meta": {"progressToken": 3}})).await;
         let mut text = String::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while !text.contains("notifications/progress") {
-            let chunk = tokio::time::timeout_at(deadline, res.chunk())
-                .await
-                .expect("in time")
-                .expect("chunk")
-                .expect("open");
-            text.push_str(&String::from_utf8_lossy(&chunk));
-        }
+        read_until(&mut res, &mut text, deadline, |t| {
+            t.contains("notifications/progress")
+        })
+        .await;
         let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 2, "reason": "user gave up"}}).to_string();
         let ack = srv
             .post_raw(
