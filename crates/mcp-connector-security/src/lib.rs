@@ -10,11 +10,15 @@
 //! * [`random`]: unguessable ids and tokens from the OS random generator.
 //! * [`digest`]: SHA-256 digests for at-rest hashing of tokens and for audit chains.
 //! * [`seal`]: [`Sealer`], HMAC-signed opaque blobs (pagination cursors, request state).
+//! * [`password`]: argon2id password hashes.
+//! * [`pkce`]: PKCE S256 verification.
 #![forbid(unsafe_code)]
 // Tests may unwrap: a panic is the failure report there.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod digest;
+pub mod password;
+pub mod pkce;
 pub mod random;
 pub mod seal;
 pub mod secret;

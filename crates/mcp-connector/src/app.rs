@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::auth::{self, Auth};
 use crate::catalog::Catalog;
 use crate::config::{Config, Demo};
 use crate::http::edge::{self, EdgePolicy};
@@ -54,6 +55,8 @@ pub struct AppState {
     pub transport_shutdown: CancellationToken,
     /// Cancelled when shutdown begins; ends idle streams at once.
     pub shutdown_begun: CancellationToken,
+    /// Authentication of `/mcp`; `None` when `auth.mode = "none"`.
+    pub auth: Option<Auth>,
 }
 
 impl AppState {
@@ -78,7 +81,9 @@ impl AppState {
         };
         let policy = tool_policy(&config, catalog.as_ref())?;
         let audit = crate::audit::AuditSink::start(db.clone(), &config.audit);
+        let auth = Auth::build(&config, &db, &catalog.scopes()).await?;
         Ok(Self {
+            auth,
             mcp: Shared {
                 catalog,
                 sealer,
@@ -156,23 +161,39 @@ pub fn router(state: AppState) -> Router {
         proxies: TrustedProxies::new(c.trusted_proxies.clone()),
     };
 
-    let mcp = Router::new()
+    let mut mcp = Router::new()
         .route("/mcp", any(transport::handle))
         .with_state(endpoint);
-    let probes = Router::new()
+    let mut public = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state.db.clone());
+    if let Some(a) = &state.auth {
+        public = public.merge(auth::routes(a.clone()));
+    }
 
     // Layers added later wrap the earlier ones: the edge order is allowlist →
-    // Host/Origin and body limit → rate limit → (authentication) → MCP.
-    let mut app = mcp.merge(probes);
+    // Host/Origin and body limit → timeout → authentication (on /mcp) → rate
+    // limit → MCP. Authentication comes first on /mcp so that the rate limit
+    // follows the user rather than the shared egress address of all Claude
+    // traffic; the public routes (login, token) are limited per address.
     if let Some(limiter) = rate_limiter {
-        app = app.layer(axum::middleware::from_fn_with_state(
+        mcp = mcp.layer(axum::middleware::from_fn_with_state(
+            limiter.clone(),
+            rate_limit::enforce,
+        ));
+        public = public.layer(axum::middleware::from_fn_with_state(
             limiter,
             rate_limit::enforce,
         ));
     }
+    if let Some(a) = &state.auth {
+        mcp = mcp.layer(axum::middleware::from_fn_with_state(
+            a.clone(),
+            auth::resource::require_token,
+        ));
+    }
+    let app = mcp.merge(public);
     app
         .layer(axum::middleware::from_fn(move |req: Request, next: axum::middleware::Next| async move {
             // Bounds the time until a response starts. Streams that have

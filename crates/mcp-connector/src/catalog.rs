@@ -83,6 +83,12 @@ pub trait Catalog: Send + Sync + 'static {
         request: CompleteRequestParams,
     ) -> BoxFuture<'_, Result<CompletionInfo, CatalogError>>;
 
+    /// The OAuth scopes its tools need: read-only tools the read scope,
+    /// every other tool the write scope.
+    fn scopes(&self) -> crate::auth::ToolScopes {
+        crate::auth::ToolScopes::default()
+    }
+
     /// Whether `resources/subscribe` is offered (legacy revisions only).
     fn supports_subscriptions(&self) -> bool {
         false

@@ -103,6 +103,9 @@ struct ConfigArgs {
     /// Log format [default: text].
     #[arg(long, value_enum, env = "MCP_CONNECTOR_LOG_FORMAT")]
     log_format: Option<LogFormat>,
+    /// How /mcp is authenticated [default: none; oauth needs --public-url].
+    #[arg(long, value_enum, env = "MCP_CONNECTOR_AUTH")]
+    auth: Option<crate::config::AuthMode>,
 }
 
 impl ConfigArgs {
@@ -119,6 +122,7 @@ impl ConfigArgs {
                 allow: self.allow.clone(),
                 read_only: self.read_only,
                 log_format: self.log_format,
+                auth: self.auth,
             },
         )
     }

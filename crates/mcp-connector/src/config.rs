@@ -5,10 +5,12 @@
 //! two into [`Overrides`]). `serve` and `check-config` both call
 //! [`Config::load`], so a config that checks is a config that starts.
 
+mod auth;
 pub mod file;
 mod limits;
 mod safety;
 
+pub use auth::{AuthConfig, AuthMode, ExternalIdp, is_loopback_host, is_scope_token};
 pub use limits::{Limits, Rate};
 
 use std::net::SocketAddr;
@@ -78,6 +80,7 @@ pub struct Overrides {
     pub allow: Vec<String>,
     pub read_only: Option<bool>,
     pub log_format: Option<LogFormat>,
+    pub auth: Option<AuthMode>,
 }
 
 /// The validated runtime configuration.
@@ -119,6 +122,8 @@ pub struct Config {
     pub safety: crate::safety::SafetyConfig,
     /// `[audit]`: the audit trail.
     pub audit: crate::audit::AuditConfig,
+    /// `[auth]`: how `/mcp` is authenticated.
+    pub auth: AuthConfig,
 }
 
 /// Validated `[tools.NAME]`.
@@ -168,6 +173,7 @@ impl Default for Config {
             tls: None,
             safety: crate::safety::SafetyConfig::default(),
             audit: crate::audit::AuditConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -321,26 +327,41 @@ impl Config {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        match file.auth.mode.as_deref() {
-            None | Some("none") => {}
-            Some(other) => {
+        let auth = auth::auth(file.auth, o.auth)?;
+        match auth.mode {
+            // Without authentication, the network is the only control: refuse
+            // to listen beyond loopback unless an allowlist says who may connect.
+            AuthMode::None if !listen.ip().is_loopback() && allow.is_empty() => {
                 return Err(ConfigError::invalid(
                     "auth.mode",
                     format!(
-                        "`{other}` is not available in this release; the only mode is `none` (network controls)"
+                        "`none` on {listen} (not loopback) needs network.allow, e.g. allow = [\"anthropic\"], or auth.mode = \"oauth\""
                     ),
                 ));
             }
-        }
-        // Without authentication, the network is the only control: refuse to
-        // listen beyond loopback unless an allowlist says who may connect.
-        if !listen.ip().is_loopback() && allow.is_empty() {
-            return Err(ConfigError::invalid(
-                "auth.mode",
-                format!(
-                    "`none` on {listen} (not loopback) needs network.allow, e.g. allow = [\"anthropic\"]"
-                ),
-            ));
+            AuthMode::None => {}
+            // The issuer and the resource are derived from the public URL;
+            // guessing them from the listen address would break on the first proxy.
+            AuthMode::OAuth | AuthMode::External => match &public_origin {
+                None => {
+                    return Err(ConfigError::invalid(
+                        "server.public_url",
+                        format!(
+                            "auth.mode = \"{}\" needs the URL users reach the server at, e.g. https://tools.example.com",
+                            auth.mode.as_str()
+                        ),
+                    ));
+                }
+                Some(url)
+                    if url.scheme() != "https" && !url.host_str().is_some_and(is_loopback_host) =>
+                {
+                    return Err(ConfigError::invalid(
+                        "server.public_url",
+                        "OAuth needs https (http only on a loopback address, for local testing)",
+                    ));
+                }
+                Some(_) => {}
+            },
         }
 
         let mut tools = std::collections::BTreeMap::new();
@@ -374,6 +395,7 @@ impl Config {
 
         Ok(Self {
             audit,
+            auth,
             safety,
             limits,
             tls,

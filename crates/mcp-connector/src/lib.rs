@@ -8,6 +8,7 @@
 //! * [`cli`]: operator verbs (`serve`, `check-config`, `migrate`, `tools`, `audit`).
 //! * [`config`]: file, environment and flags, validated into [`config::Config`].
 //! * [`app`]: [`AppState`], [`router`] and [`serve`].
+//! * [`auth`]: OAuth 2.1 protected resource and authorization server.
 //! * [`network`]: IP allowlist with presets, client address behind trusted proxies.
 //! * [`http`]: the edge: Host/Origin checks, body limit, probes, idle streams.
 //! * [`mcp`]: the `/mcp` endpoint on rmcp and the protocol handler.
@@ -23,6 +24,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod clock;

@@ -8,6 +8,7 @@
 //! Migrations are parallel trees in `migrations/{sqlite,postgres}`.
 
 pub mod company;
+pub mod oauth;
 pub mod secrets;
 pub mod sessions;
 
@@ -33,6 +34,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored value is corrupt: {0}")]
     Corrupt(&'static str),
+    /// A unique key is taken (for example a user name).
+    #[error("{0} already exists")]
+    Conflict(&'static str),
 }
 
 /// Which backend a URL selects.
@@ -54,6 +58,29 @@ impl Backend {
         }
     }
 }
+
+/// Run `$body` with `$pool` bound to the write pool of either backend. The
+/// body is compiled once per backend, so one SQL text (with `$1`-style
+/// placeholders, which SQLite accepts too) serves both.
+macro_rules! on_write {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite { write: $pool, .. } => $body,
+            $crate::store::Db::Postgres { write: $pool, .. } => $body,
+        }
+    };
+}
+
+/// [`on_write!`] on the read-only pool.
+macro_rules! on_read {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite { read: $pool, .. } => $body,
+            $crate::store::Db::Postgres { read: $pool, .. } => $body,
+        }
+    };
+}
+pub(crate) use {on_read, on_write};
 
 /// Connection pools of one backend. Cheap to clone.
 #[derive(Clone, Debug)]

@@ -120,8 +120,44 @@ pub struct PresetSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSection {
-    /// `none` (network controls only). OAuth modes come in a later release.
+    /// `none` (network controls only), `oauth` (built-in authorization
+    /// server) or `external` (tokens from an identity provider).
     pub mode: Option<String>,
+    pub access_token_ttl_secs: Option<u64>,
+    pub refresh_token_ttl_secs: Option<u64>,
+    pub code_ttl_secs: Option<u64>,
+    /// Window in which a just-rotated refresh token still works (concurrent refreshes).
+    pub refresh_grace_secs: Option<u64>,
+    /// Dynamic Client Registration at `/register` (default true).
+    pub registration: Option<bool>,
+    /// Accept https URLs as client ids (Client ID Metadata Documents; default true).
+    pub client_metadata_documents: Option<bool>,
+    /// Let metadata document URLs resolve to private addresses (default false).
+    pub cimd_allow_private_networks: Option<bool>,
+    /// Pre-tick write scopes on the consent page when a client asks for none.
+    pub preselect_write_scopes: Option<bool>,
+    /// Delete dynamically registered clients unused for this long.
+    pub unused_client_ttl_secs: Option<u64>,
+    /// Failed logins allowed per user name and per address per minute.
+    pub login_attempts_per_minute: Option<u32>,
+    /// Role name → scopes its users may grant.
+    pub roles: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    /// `[auth.external]`, for `mode = "external"`.
+    pub external: Option<ExternalSection>,
+}
+
+/// `[auth.external]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalSection {
+    /// The provider's issuer, exactly as in the tokens' `iss`.
+    pub issuer: String,
+    /// URL of its JSON Web Key Set.
+    pub jwks_url: String,
+    /// Required `aud`; defaults to the MCP endpoint URL.
+    pub audience: Option<String>,
+    /// Clock skew allowed on `exp`/`nbf`, in seconds (default 30).
+    pub leeway_secs: Option<u64>,
 }
 
 /// `[server]`

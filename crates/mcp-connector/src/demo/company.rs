@@ -291,6 +291,13 @@ fn department_names(depts: &[Department]) -> String {
 }
 
 impl Catalog for Company {
+    fn scopes(&self) -> crate::auth::ToolScopes {
+        crate::auth::ToolScopes {
+            read: "employees:read",
+            write: "employees:write",
+        }
+    }
+
     fn identity(&self) -> Identity {
         Identity {
             name: "company-tools",

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use mcp_connector::config::{Config, Demo};
+use mcp_connector::config::{AuthMode, Config, Demo};
 use mcp_connector::{AppState, serve};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
@@ -33,6 +33,9 @@ pub struct Opts {
     pub ipv6: bool,
     /// Any other change to the configuration.
     pub tweak: Option<fn(&mut Config)>,
+    /// `auth.mode`; with `oauth` or `external` and no `public_url`, the
+    /// public URL is the server's own `http://127.0.0.1:PORT`.
+    pub auth: AuthMode,
 }
 
 impl Default for Opts {
@@ -45,6 +48,7 @@ impl Default for Opts {
             tool_timeout: None,
             ipv6: false,
             tweak: None,
+            auth: AuthMode::None,
         }
     }
 }
@@ -53,6 +57,12 @@ impl Opts {
     pub fn sessions() -> Self {
         Self {
             sessions: true,
+            ..Self::default()
+        }
+    }
+    pub fn oauth() -> Self {
+        Self {
+            auth: AuthMode::OAuth,
             ..Self::default()
         }
     }
@@ -71,6 +81,8 @@ pub struct TestServer {
     pub client: reqwest::Client,
     pub database_url: String,
     pub backend: Backend,
+    /// The server's state (database, authentication), for set-up and checks.
+    pub state: AppState,
     pub shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
@@ -160,12 +172,16 @@ impl TestServer {
                 .push(url.origin().ascii_serialization());
             config.public_origin = Some(url);
         }
-        let state = AppState::build(config).await.expect("server state");
         let bind = if opts.ipv6 { "[::1]:0" } else { "127.0.0.1:0" };
         let listener = tokio::net::TcpListener::bind(bind).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
+        config.auth.mode = opts.auth;
+        if opts.auth != AuthMode::None && config.public_origin.is_none() {
+            config.public_origin = Some(url::Url::parse(&format!("http://{addr}")).expect("url"));
+        }
+        let state = AppState::build(config).await.expect("server state");
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(serve(listener, state, shutdown.clone()));
+        let task = tokio::spawn(serve(listener, state.clone(), shutdown.clone()));
         let base = format!("http://{addr}");
         Self {
             url: format!("{base}/mcp"),
@@ -176,6 +192,7 @@ impl TestServer {
                 .expect("client"),
             database_url,
             backend,
+            state,
             shutdown,
             task: Some(task),
             _dir: dir,

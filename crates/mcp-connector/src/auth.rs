@@ -1,0 +1,181 @@
+//! Authentication of `/mcp`: OAuth 2.1 protected resource, built-in
+//! authorization server, and tokens from an external identity provider.
+//!
+//! # Layout
+//! * [`scope`]: which tool needs which scope, role ceilings, scope parsing.
+//! * [`principal`]: the caller a token stands for.
+//! * [`error`]: [`OAuthError`], the RFC 6749 error shape, mapped in one place.
+//! * [`metadata`]: RFC 9728 protected resource and RFC 8414 / OpenID metadata.
+//! * [`authorize`], [`pages`], [`login`]: `/authorize`, the login and consent
+//!   pages and login throttling.
+//! * [`token`], [`register`], [`revoke`], [`client_auth`]: `/token`,
+//!   `/register` (RFC 7591), `/revoke` (RFC 7009), client authentication.
+//! * [`cimd`]: Client ID Metadata Documents, fetched with SSRF protection.
+//! * [`resource`], [`cache`]: the bearer-token layer in front of `/mcp` and its
+//!   bounded validation cache.
+//! * [`external`]: JWT validation against an identity provider's JWKS.
+//! * [`cleanup`]: removal of expired rows and unused registrations.
+//! * [`issue`]: minting codes and tokens.
+
+pub mod authorize;
+pub mod cache;
+pub mod cimd;
+pub mod cleanup;
+pub mod client_auth;
+pub mod error;
+pub mod external;
+pub mod issue;
+pub mod login;
+pub mod metadata;
+pub mod pages;
+pub mod principal;
+pub mod register;
+pub mod resource;
+pub mod revoke;
+pub mod scope;
+pub mod token;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use mcp_connector_security::Sealer;
+use url::Url;
+
+use crate::config::{AuthConfig, AuthMode, Config};
+use crate::store::{Db, StoreError};
+
+pub use self::error::OAuthError;
+pub use self::principal::Principal;
+pub use self::scope::{ScopePolicy, ScopeSet, ToolScopes};
+
+/// Name of the server secret that seals the login and consent forms.
+const FORM_SECRET: &str = "oauth-form-seal-v1";
+
+/// Everything authentication shares between requests. Cheap to clone.
+#[derive(Clone)]
+pub struct Auth {
+    pub config: Arc<AuthConfig>,
+    /// The authorization server's issuer: the public origin exactly, no
+    /// path, no trailing slash (`https://tools.example.com`). In `external`
+    /// mode, the identity provider's issuer.
+    pub issuer: Arc<str>,
+    /// The canonical MCP endpoint URL (`https://tools.example.com/mcp`):
+    /// the protected resource and the audience of every token.
+    pub resource: Arc<str>,
+    /// The public origin of this server (`https://tools.example.com`).
+    pub origin: Arc<str>,
+    /// Whether the origin is https (cookies get `Secure` and `__Host-`).
+    pub secure_cookies: bool,
+    pub db: Db,
+    /// Seals login and consent form state.
+    pub sealer: Sealer,
+    pub scopes: Arc<ScopePolicy>,
+    pub cache: Arc<cache::TokenCache>,
+    pub cimd: Arc<cimd::CimdFetcher>,
+    pub logins: Arc<login::LoginLimiter>,
+    /// `Some` in `external` mode.
+    pub jwks: Option<Arc<external::Jwks>>,
+}
+
+impl Auth {
+    /// Build the authentication state for `config`, or `None` when
+    /// `auth.mode = "none"`. `scopes` are the catalog's scope names.
+    pub async fn build(
+        config: &Config,
+        db: &Db,
+        scopes: &ToolScopes,
+    ) -> Result<Option<Self>, StoreError> {
+        let auth = &config.auth;
+        if auth.mode == AuthMode::None {
+            return Ok(None);
+        }
+        // Config validation guarantees a public URL in the other modes.
+        let Some(public) = &config.public_origin else {
+            return Ok(None);
+        };
+        let origin = public.origin().ascii_serialization();
+        let resource = format!("{origin}/mcp");
+        let issuer = match (&auth.mode, &auth.external) {
+            (AuthMode::External, Some(idp)) => idp.issuer.clone(),
+            _ => origin.clone(),
+        };
+        let jwks = match &auth.external {
+            Some(idp) if auth.mode == AuthMode::External => {
+                Some(Arc::new(external::Jwks::new(idp.clone(), resource.clone())))
+            }
+            _ => None,
+        };
+        Ok(Some(Self {
+            secure_cookies: public.scheme() == "https",
+            issuer: issuer.into(),
+            resource: resource.into(),
+            origin: origin.into(),
+            db: db.clone(),
+            sealer: Sealer::new(&db.server_secret(FORM_SECRET).await?),
+            scopes: Arc::new(ScopePolicy::new(scopes, &auth.roles)),
+            cache: Arc::new(cache::TokenCache::new(cache::DEFAULT_CAPACITY)),
+            cimd: Arc::new(cimd::CimdFetcher::new(auth)),
+            logins: Arc::new(login::LoginLimiter::new(auth.login_attempts_per_minute)),
+            jwks,
+            config: Arc::new(auth.clone()),
+        }))
+    }
+
+    /// Whether this server runs the authorization server (mode `oauth`).
+    pub fn is_authorization_server(&self) -> bool {
+        self.config.mode == AuthMode::OAuth
+    }
+
+    /// URL of the protected resource metadata for `/mcp` (path-inserted).
+    pub fn resource_metadata_url(&self) -> String {
+        format!("{}/.well-known/oauth-protected-resource/mcp", self.origin)
+    }
+
+    /// Whether `candidate` names this server's MCP endpoint: the canonical
+    /// URL, with scheme and host compared case-insensitively and a trailing
+    /// slash tolerated (MCP §Canonical Server URI).
+    pub fn is_this_resource(&self, candidate: &str) -> bool {
+        let Ok(url) = Url::parse(candidate) else {
+            return false;
+        };
+        let Ok(ours) = Url::parse(&self.resource) else {
+            return false;
+        };
+        url.origin() == ours.origin()
+            && url.path().trim_end_matches('/') == ours.path()
+            && url.query().is_none()
+            && url.fragment().is_none()
+    }
+}
+
+/// Routes of the authorization server and the resource metadata, at the
+/// root of the origin (Claude calls `/authorize`, `/token` and `/register`
+/// there whatever the metadata says).
+pub fn routes(auth: Auth) -> Router {
+    let mut r = Router::new()
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(metadata::protected_resource),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(metadata::protected_resource),
+        );
+    if auth.is_authorization_server() {
+        r = r
+            .route(
+                "/.well-known/oauth-authorization-server",
+                get(metadata::authorization_server),
+            )
+            .route(
+                "/.well-known/openid-configuration",
+                get(metadata::authorization_server),
+            )
+            .route("/authorize", get(authorize::start).post(authorize::submit))
+            .route("/token", post(token::token))
+            .route("/register", post(register::register))
+            .route("/revoke", post(revoke::revoke));
+    }
+    r.with_state(auth)
+}

@@ -1,0 +1,9 @@
+//! Stub: replaced by the implementation.
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use super::Auth;
+
+pub async fn revoke(State(_auth): State<Auth>) -> StatusCode {
+    StatusCode::NOT_IMPLEMENTED
+}

@@ -1,0 +1,260 @@
+//! `[auth]`: validated into [`AuthConfig`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use url::Url;
+
+use super::ConfigError;
+use super::file::{AuthSection, ExternalSection};
+
+/// How requests to `/mcp` are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    /// No authentication: network controls only (loopback or `network.allow`).
+    None,
+    /// The built-in OAuth 2.1 authorization server issues the tokens.
+    #[value(name = "oauth")]
+    OAuth,
+    /// JWT access tokens from an existing identity provider, checked by JWKS.
+    External,
+}
+
+impl AuthMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::OAuth => "oauth",
+            Self::External => "external",
+        }
+    }
+}
+
+/// `[auth.external]`: the identity provider whose tokens are accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalIdp {
+    /// The `iss` claim, exactly; named in the protected resource metadata.
+    pub issuer: String,
+    /// Where its signing keys are published.
+    pub jwks_url: Url,
+    /// The `aud` claim tokens must carry; defaults to the MCP endpoint URL.
+    pub audience: Option<String>,
+    /// Allowed clock skew for `exp`/`nbf`.
+    pub leeway: Duration,
+}
+
+/// Validated `[auth]`. Secure defaults in `impl Default`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    pub mode: AuthMode,
+    /// Lifetime of an access token (default 1 hour).
+    pub access_token_ttl: Duration,
+    /// Lifetime of a refresh token (default 30 days); each use rotates it.
+    pub refresh_token_ttl: Duration,
+    /// Lifetime of an authorization code (default 60 s).
+    pub code_ttl: Duration,
+    /// A rotated refresh token presented again within this window gets new
+    /// tokens instead of revoking the family (concurrent refreshes).
+    pub refresh_grace: Duration,
+    /// Dynamic Client Registration (RFC 7591) at `/register`.
+    pub registration: bool,
+    /// Client ID Metadata Documents: https `client_id`s fetched on demand.
+    pub client_metadata_documents: bool,
+    /// Let a CIMD URL resolve to private, loopback or link-local addresses.
+    /// Off by default: such a fetch is a server-side request forgery.
+    pub cimd_allow_private_networks: bool,
+    /// Pre-tick write scopes on the consent page when the client asked for
+    /// no scope (Claude does); off: the user opts in to writes.
+    pub preselect_write_scopes: bool,
+    /// Dynamic registrations never used for this long are deleted.
+    pub unused_client_ttl: Duration,
+    /// Role → scopes that users of that role may grant. Empty: the demo's
+    /// `viewer` (read scope) and `editor` (read and write scopes).
+    pub roles: BTreeMap<String, Vec<String>>,
+    /// Failed logins allowed per user name and per address per minute.
+    pub login_attempts_per_minute: u32,
+    /// `Some` in `external` mode.
+    pub external: Option<ExternalIdp>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::None,
+            access_token_ttl: Duration::from_secs(3600),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            code_ttl: Duration::from_secs(60),
+            refresh_grace: Duration::from_secs(30),
+            registration: true,
+            client_metadata_documents: true,
+            cimd_allow_private_networks: false,
+            preselect_write_scopes: false,
+            unused_client_ttl: Duration::from_secs(24 * 3600),
+            roles: BTreeMap::new(),
+            login_attempts_per_minute: 10,
+            external: None,
+        }
+    }
+}
+
+fn ttl(key: &'static str, v: Option<u64>, d: Duration, max: u64) -> Result<Duration, ConfigError> {
+    match v {
+        None => Ok(d),
+        Some(0) => Err(ConfigError::invalid(key, "must be at least 1 second")),
+        Some(v) if v > max => Err(ConfigError::invalid(
+            key,
+            format!("must be at most {max} seconds"),
+        )),
+        Some(v) => Ok(Duration::from_secs(v)),
+    }
+}
+
+/// Validate `[auth]`. `mode` is the flag's value if one was given.
+pub(super) fn auth(s: AuthSection, mode: Option<AuthMode>) -> Result<AuthConfig, ConfigError> {
+    let d = AuthConfig::default();
+    let mode = match (mode, s.mode.as_deref()) {
+        (Some(m), _) => m,
+        (None, None) => d.mode,
+        (None, Some("none")) => AuthMode::None,
+        (None, Some("oauth")) => AuthMode::OAuth,
+        (None, Some("external")) => AuthMode::External,
+        (None, Some(other)) => {
+            return Err(ConfigError::invalid(
+                "auth.mode",
+                format!("`{other}` is not one of: none, oauth, external"),
+            ));
+        }
+    };
+    let mut roles = BTreeMap::new();
+    for (role, scopes) in s.roles.unwrap_or_default() {
+        if role.is_empty()
+            || !role
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(ConfigError::invalid(
+                "auth.roles",
+                format!("`{role}` is not a role name (letters, digits, _ and -)"),
+            ));
+        }
+        for scope in &scopes {
+            if !is_scope_token(scope) {
+                return Err(ConfigError::invalid(
+                    "auth.roles",
+                    format!("role `{role}`: `{scope}` is not a scope"),
+                ));
+            }
+        }
+        roles.insert(role, scopes);
+    }
+    let external = match (mode, s.external) {
+        (AuthMode::External, None) => {
+            return Err(ConfigError::invalid(
+                "auth.external",
+                "mode `external` needs [auth.external] with issuer and jwks_url",
+            ));
+        }
+        (AuthMode::External, Some(e)) => Some(external(e)?),
+        (_, _) => None,
+    };
+    Ok(AuthConfig {
+        mode,
+        access_token_ttl: ttl(
+            "auth.access_token_ttl_secs",
+            s.access_token_ttl_secs,
+            d.access_token_ttl,
+            24 * 3600,
+        )?,
+        refresh_token_ttl: ttl(
+            "auth.refresh_token_ttl_secs",
+            s.refresh_token_ttl_secs,
+            d.refresh_token_ttl,
+            365 * 24 * 3600,
+        )?,
+        code_ttl: ttl("auth.code_ttl_secs", s.code_ttl_secs, d.code_ttl, 600)?,
+        refresh_grace: match s.refresh_grace_secs {
+            None => d.refresh_grace,
+            Some(v) if v > 300 => {
+                return Err(ConfigError::invalid(
+                    "auth.refresh_grace_secs",
+                    "must be at most 300 seconds",
+                ));
+            }
+            Some(v) => Duration::from_secs(v),
+        },
+        registration: s.registration.unwrap_or(d.registration),
+        client_metadata_documents: s
+            .client_metadata_documents
+            .unwrap_or(d.client_metadata_documents),
+        cimd_allow_private_networks: s
+            .cimd_allow_private_networks
+            .unwrap_or(d.cimd_allow_private_networks),
+        preselect_write_scopes: s.preselect_write_scopes.unwrap_or(d.preselect_write_scopes),
+        unused_client_ttl: ttl(
+            "auth.unused_client_ttl_secs",
+            s.unused_client_ttl_secs,
+            d.unused_client_ttl,
+            365 * 24 * 3600,
+        )?,
+        roles,
+        login_attempts_per_minute: match s.login_attempts_per_minute {
+            Some(0) => {
+                return Err(ConfigError::invalid(
+                    "auth.login_attempts_per_minute",
+                    "must be at least 1",
+                ));
+            }
+            Some(v) => v,
+            None => d.login_attempts_per_minute,
+        },
+        external,
+    })
+}
+
+fn external(e: ExternalSection) -> Result<ExternalIdp, ConfigError> {
+    let issuer = e.issuer.trim().to_owned();
+    if Url::parse(&issuer).is_err() {
+        return Err(ConfigError::invalid(
+            "auth.external.issuer",
+            format!("`{issuer}` is not an absolute URL"),
+        ));
+    }
+    let jwks_url = Url::parse(&e.jwks_url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "https" | "http"))
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                "auth.external.jwks_url",
+                format!("`{}` is not an http(s) URL", e.jwks_url),
+            )
+        })?;
+    if jwks_url.scheme() == "http" && !jwks_url.host_str().is_some_and(is_loopback_host) {
+        return Err(ConfigError::invalid(
+            "auth.external.jwks_url",
+            "must be https (http only on loopback, for testing)",
+        ));
+    }
+    Ok(ExternalIdp {
+        issuer,
+        jwks_url,
+        audience: e.audience,
+        leeway: Duration::from_secs(e.leeway_secs.unwrap_or(30).min(300)),
+    })
+}
+
+/// `localhost`, `127.x.y.z` or `[::1]`.
+pub fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`.
+pub fn is_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
