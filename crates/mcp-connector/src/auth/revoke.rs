@@ -1,9 +1,45 @@
-//! Stub: replaced by the implementation.
+//! `POST /revoke`: token revocation (RFC 7009). Revoking either token of a
+//! grant ends the whole grant: a refresh token's access tokens must not
+//! outlive it, and an access token's family is what the user means to end.
+//! The resource layer's validation cache rechecks within seconds.
+
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 
-use super::Auth;
+use super::client_auth::{self, Form};
+use super::metadata::with_cors;
+use super::{Auth, OAuthError, issue};
+use crate::clock::unix_now;
 
-pub async fn revoke(State(_auth): State<Auth>) -> StatusCode {
-    StatusCode::NOT_IMPLEMENTED
+/// `POST /revoke`.
+pub async fn revoke(State(auth): State<Auth>, headers: HeaderMap, body: Bytes) -> Response {
+    let res = match run(&auth, &headers, &body).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => {
+            if !matches!(e, OAuthError::Internal(_)) {
+                tracing::info!(error = e.code(), "revocation refused");
+            }
+            e.into_response()
+        }
+    };
+    with_cors(res)
+}
+
+async fn run(auth: &Auth, headers: &HeaderMap, body: &[u8]) -> Result<(), OAuthError> {
+    let form = Form::parse(headers, body)?;
+    let client = client_auth::authenticate(auth, headers, &form).await?;
+    let token = form.require("token")?;
+    // `token_type_hint` is optional and both kinds share one table. A token
+    // that is unknown, already revoked or another client's is answered like
+    // a success (RFC 7009 §2.2): the caller learns nothing about it.
+    let revoked = auth
+        .db
+        .revoke_token(&issue::hash(token), Some(&client.client.id), unix_now())
+        .await?;
+    if revoked {
+        tracing::info!(client_id = %client.client.id, "grant revoked by its client");
+    }
+    Ok(())
 }

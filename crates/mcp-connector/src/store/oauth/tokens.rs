@@ -120,7 +120,7 @@ const ACCESS_SQL: &str = "SELECT t.grant_id, t.client_id, t.user_id, u.username,
 
 const REFRESH_SQL: &str = "SELECT t.grant_id, t.client_id, t.user_id, t.scopes, t.resource, t.expires_at, t.used_at, \
        CASE WHEN t.revoked_at IS NOT NULL OR g.revoked_at IS NOT NULL OR c.id IS NULL OR c.revoked_at IS NOT NULL \
-            OR (t.user_id IS NOT NULL AND (u.id IS NULL OR u.disabled <> 0)) THEN 1 ELSE 0 END \
+            OR (t.user_id IS NOT NULL AND (u.id IS NULL OR u.disabled <> 0)) THEN CAST(1 AS BIGINT) ELSE CAST(0 AS BIGINT) END \
      FROM oauth_tokens t \
      JOIN oauth_grants g ON g.id = t.grant_id \
      LEFT JOIN oauth_clients c ON c.id = t.client_id \
