@@ -68,3 +68,16 @@ else
   printf '%s\n' "$req_sum" >"$py_stamp"
   log "python packages installed into $venv ($("$venv/bin/python" -m pip show mcp 2>/dev/null | sed -n 's/^Version: /mcp /p'))"
 fi
+
+# --- Chromium (interop/browser.mjs drives the login and consent pages) -----------------
+if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+  || command -v google-chrome >/dev/null 2>&1; then
+  :
+elif [[ "$(id -u)" == 0 ]]; then
+  quiet apt-get update
+  quiet env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+  log "chromium installed ($(chromium --version 2>/dev/null || echo '?'))"
+else
+  log "chromium is not installed and this is not root: run 'apt-get install chromium' as root" \
+    "(or set CHROMIUM to a Chromium binary); the browser test will be skipped" >&2
+fi

@@ -1,1 +1,286 @@
-//! Stub: replaced by the implementation.
+//! The server-rendered pages of `/authorize`: login, consent and error.
+//!
+//! Plain HTML with inline CSS: no scripts, no external assets, so the
+//! Content-Security-Policy can forbid everything but inline styles and form
+//! posts. Every interpolated value goes through [`escape`]. Every page is
+//! `no-store` (it carries a CSRF token and sealed state) and refuses to be
+//! framed (clickjacking of the consent button).
+
+use std::fmt::Write as _;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// HTML-escape `s` for element content and double-quoted attributes.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An HTML response with the security headers every page carries.
+/// `form_action` is the extra CSP `form-action` source (the redirect
+/// origin: browsers apply `form-action` to the redirect that follows a form
+/// post), `cookie` a `Set-Cookie` value.
+pub fn html(
+    status: StatusCode,
+    body: String,
+    form_action: Option<&str>,
+    cookie: Option<&str>,
+) -> Response {
+    let form_action = match form_action {
+        Some(src) => format!("'self' {src}"),
+        None => "'self'".to_owned(),
+    };
+    let csp = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; form-action {form_action}; frame-ancestors 'none'"
+    );
+    let mut res = (status, body).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    // `same-origin`, not `no-referrer`: under `no-referrer` browsers send
+    // `Origin: null` with the form posts, which the edge's Origin check
+    // (rightly) refuses. Nothing leaks to other sites either way.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Some(c) = cookie.and_then(|c| HeaderValue::from_str(c).ok()) {
+        h.insert(header::SET_COOKIE, c);
+    }
+    res
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;background:#f4f5f7;color:#1d1d1f;margin:0}\
+main{max-width:26rem;margin:4rem auto;background:#fff;border-radius:10px;padding:2rem;box-shadow:0 2px 12px rgba(0,0,0,.08)}\
+h1{font-size:1.3rem;margin:0 0 1rem}p{line-height:1.45}label{display:block;margin:.8rem 0 .3rem;font-weight:600}\
+input[type=text],input[type=password]{width:100%;box-sizing:border-box;padding:.55rem;border:1px solid #bbb;border-radius:6px;font-size:1rem}\
+button{margin-top:1.2rem;padding:.6rem 1.2rem;border:0;border-radius:6px;font-size:1rem;cursor:pointer;background:#2457d6;color:#fff}\
+button.secondary{background:#e3e5ea;color:#1d1d1f;margin-left:.5rem}.error{color:#b00020;font-weight:600}\
+.muted{color:#666;font-size:.9rem}ul.scopes{list-style:none;padding:0}ul.scopes li{margin:.4rem 0}\
+ul.scopes label{display:inline;font-weight:400}code{background:#f0f1f4;padding:0 .25rem;border-radius:3px}";
+
+fn document(title: &str, content: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <meta name=\"referrer\" content=\"same-origin\">\
+         <title>{}</title><style>{STYLE}</style></head><body><main>{content}</main></body></html>",
+        escape(title)
+    )
+}
+
+fn hidden(out: &mut String, name: &str, value: &str) {
+    let _ = write!(
+        out,
+        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+        escape(name),
+        escape(value)
+    );
+}
+
+fn scope_list(scopes: &[String]) -> String {
+    if scopes.is_empty() {
+        return "<p class=\"muted\">No specific permissions requested.</p>".to_owned();
+    }
+    let mut out = String::from("<ul class=\"scopes\">");
+    for s in scopes {
+        let _ = write!(out, "<li><code>{}</code></li>", escape(s));
+    }
+    out.push_str("</ul>");
+    out
+}
+
+/// What the login and consent pages show about the request.
+#[derive(Debug, Clone)]
+pub struct RequestInfo<'a> {
+    pub client_name: &'a str,
+    /// Host of the redirect URI: where the browser goes next.
+    pub redirect_host: &'a str,
+}
+
+fn intro(info: &RequestInfo<'_>, next: &str) -> String {
+    format!(
+        "<p><strong>{}</strong> wants to access this server on your behalf. \
+         {next} you will be sent to <strong>{}</strong>.</p>",
+        escape(info.client_name),
+        escape(info.redirect_host)
+    )
+}
+
+/// The login page.
+pub fn login(
+    info: &RequestInfo<'_>,
+    requested: &[String],
+    request: &str,
+    csrf: &str,
+    error: Option<&str>,
+    username: &str,
+) -> String {
+    let mut c = String::from("<h1>Sign in</h1>");
+    c.push_str(&intro(info, "After you sign in"));
+    c.push_str("<p class=\"muted\">Requested permissions:</p>");
+    c.push_str(&scope_list(requested));
+    if let Some(e) = error {
+        let _ = write!(c, "<p class=\"error\" role=\"alert\">{}</p>", escape(e));
+    }
+    c.push_str("<form method=\"post\" action=\"/authorize\">");
+    hidden(&mut c, "step", "login");
+    hidden(&mut c, "request", request);
+    hidden(&mut c, "csrf", csrf);
+    let _ = write!(
+        c,
+        "<label for=\"username\">User name</label>\
+         <input type=\"text\" id=\"username\" name=\"username\" value=\"{}\" autocomplete=\"username\" autocapitalize=\"none\" required autofocus>\
+         <label for=\"password\">Password</label>\
+         <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
+         <button type=\"submit\" id=\"login\">Sign in</button></form>",
+        escape(username)
+    );
+    document("Sign in", &c)
+}
+
+/// One scope on the consent page.
+#[derive(Debug, Clone)]
+pub struct ScopeChoice {
+    pub scope: String,
+    pub checked: bool,
+    pub write: bool,
+}
+
+/// The consent page.
+pub fn consent(
+    info: &RequestInfo<'_>,
+    username: &str,
+    choices: &[ScopeChoice],
+    not_granted: &[String],
+    ticket: &str,
+    csrf: &str,
+) -> String {
+    let mut c = String::from("<h1>Allow access?</h1>");
+    let _ = write!(
+        c,
+        "<p class=\"muted\">Signed in as <strong>{}</strong>.</p>",
+        escape(username)
+    );
+    c.push_str(&intro(info, "If you allow,"));
+    c.push_str("<form method=\"post\" action=\"/authorize\">");
+    hidden(&mut c, "step", "consent");
+    hidden(&mut c, "ticket", ticket);
+    hidden(&mut c, "csrf", csrf);
+    if choices.is_empty() {
+        c.push_str("<p>Your account cannot grant any of the requested permissions.</p>");
+    } else {
+        c.push_str("<p>Permissions to grant:</p><ul class=\"scopes\">");
+        for (i, s) in choices.iter().enumerate() {
+            let _ = write!(
+                c,
+                "<li><input type=\"checkbox\" id=\"scope{i}\" name=\"scope\" value=\"{}\"{}> \
+                 <label for=\"scope{i}\"><code>{}</code>{}</label></li>",
+                escape(&s.scope),
+                if s.checked { " checked" } else { "" },
+                escape(&s.scope),
+                if s.write {
+                    " (can change data)"
+                } else {
+                    " (read only)"
+                }
+            );
+        }
+        c.push_str("</ul>");
+    }
+    if !not_granted.is_empty() {
+        c.push_str("<p class=\"muted\">Not granted (beyond what your account may allow):</p>");
+        c.push_str(&scope_list(not_granted));
+    }
+    c.push_str(
+        "<button type=\"submit\" name=\"decision\" value=\"allow\" id=\"allow\">Allow</button>\
+         <button type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny\" class=\"secondary\">Deny</button></form>",
+    );
+    document("Allow access?", &c)
+}
+
+/// An error page: no form, no redirect.
+pub fn error(title: &str, message: &str) -> String {
+    let c = format!(
+        "<h1>{}</h1><p>{}</p><p class=\"muted\">Go back to the application and try to connect again.</p>",
+        escape(title),
+        escape(message)
+    );
+    document(title, &c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(
+            escape(r#"<script>alert("x")</script> & 'y'"#),
+            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
+        );
+        assert_eq!(escape("plain é"), "plain é");
+    }
+
+    #[test]
+    fn pages_escape_every_value() {
+        let info = RequestInfo {
+            client_name: "<b>Evil</b>",
+            redirect_host: "x\"y",
+        };
+        let page = login(&info, &["a<b".into()], "r\"", "c<", Some("<e>"), "u\"");
+        assert!(!page.contains("<b>Evil"));
+        assert!(page.contains("&lt;b&gt;Evil"));
+        assert!(!page.contains("a<b"));
+        assert!(!page.contains("value=\"r\"\""));
+        let choices = [ScopeChoice {
+            scope: "s\"><script>".into(),
+            checked: true,
+            write: false,
+        }];
+        let page = consent(&info, "<u>", &choices, &["w<".into()], "t", "c");
+        assert!(!page.contains("<script>"));
+        assert!(!page.contains("<u>"));
+        assert!(page.contains("id=\"allow\"") && page.contains("id=\"deny\""));
+    }
+
+    #[test]
+    fn headers() {
+        let res = html(
+            StatusCode::OK,
+            String::new(),
+            Some("https://a.example"),
+            None,
+        );
+        let csp = res.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"));
+        assert!(csp.contains("form-action 'self' https://a.example"));
+        assert_eq!(res.headers()[header::X_FRAME_OPTIONS], "DENY");
+        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+    }
+}

@@ -1,0 +1,347 @@
+//! `POST /authorize`: the login form (`step=login`) and the consent form
+//! (`step=consent`).
+//!
+//! Both forms carry the CSRF value twice, as a cookie and as a hidden
+//! field (double submit), and their sealed state carries its hash, so a
+//! form lifted from another browser is useless without that browser's
+//! cookie. A cross-site post cannot set or read the cookie.
+//!
+//! What is granted is decided here, never by the form: the ticked scopes
+//! intersected with the scopes offered, which are themselves within the
+//! user's role. A crafted post cannot escalate.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use mcp_connector_security::{SecretString, ct_eq, sha256_hex};
+use serde::{Deserialize, Serialize};
+
+use super::authorize::{
+    Pending, REQUEST_CONTEXT, csrf_from_cookie, error_page, form_action_source, internal,
+    login_page, redirect, redirect_error,
+};
+use super::issue::{self, CodeRequest};
+use super::pages::{self, RequestInfo, ScopeChoice};
+use super::{Auth, ScopeSet, client_auth, login};
+use crate::clock::unix_now;
+use crate::network::ClientIp;
+use crate::store::oauth::User;
+
+/// Seal context of the consent form's `ticket`.
+const TICKET_CONTEXT: &str = "oauth-consent-ticket";
+/// How long a consent form stays usable after the login.
+const TICKET_TTL_SECS: i64 = 300;
+/// The one message for an unknown user, a wrong password and a disabled
+/// account: which of them it was is nobody's business at the login form.
+const BAD_LOGIN: &str = "Invalid user name or password.";
+
+/// A logged-in user's pending consent, sealed into the consent form.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Ticket {
+    req: Pending,
+    user_id: String,
+    /// The scopes the consent page offered (space-separated).
+    offered: String,
+    exp: i64,
+}
+
+/// The posted form. Every field is single-valued except `scope`.
+#[derive(Default)]
+struct Form {
+    fields: Vec<(String, String)>,
+}
+
+impl Form {
+    fn parse(body: &[u8]) -> Self {
+        Self {
+            fields: url::form_urlencoded::parse(body).into_owned().collect(),
+        }
+    }
+
+    /// The first value of `name`.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn all(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.fields
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn forbidden() -> Response {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Session expired",
+        "The sign-in form could not be verified (cookies disabled, or the form came from another site). Start again from the application.",
+    )
+}
+
+fn bad_form() -> Response {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "Invalid form",
+        "The sign-in form was altered or is incomplete. Start again from the application.",
+    )
+}
+
+fn expired() -> Response {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "Sign-in expired",
+        "The sign-in took too long. Start again from the application.",
+    )
+}
+
+/// `POST /authorize`.
+pub async fn submit(
+    State(auth): State<Auth>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    // Double submit: the cookie and the field must both be there and agree.
+    let Some(cookie) = csrf_from_cookie(&auth, &headers) else {
+        return forbidden();
+    };
+    let Some(csrf) = form.get("csrf") else {
+        return forbidden();
+    };
+    if !ct_eq(cookie.as_bytes(), csrf.as_bytes()) {
+        return forbidden();
+    }
+    let ip = extensions.get::<ClientIp>().map(|c| c.0);
+    match form.get("step") {
+        Some("login") => login_step(&auth, &form, csrf, ip).await,
+        Some("consent") => consent_step(&auth, &form, csrf).await,
+        _ => bad_form(),
+    }
+}
+
+/// Open a sealed JSON value; `None` if absent, forged or malformed.
+fn open<T: for<'de> Deserialize<'de>>(
+    auth: &Auth,
+    context: &str,
+    sealed: Option<&str>,
+) -> Option<T> {
+    let bytes = auth.sealer.open(context, sealed?).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Whether `pending` was issued with this CSRF value.
+fn bound_to(pending: &Pending, csrf: &str) -> bool {
+    ct_eq(
+        sha256_hex(csrf.as_bytes()).as_bytes(),
+        pending.csrf.as_bytes(),
+    )
+}
+
+async fn login_step(
+    auth: &Auth,
+    form: &Form,
+    csrf: &str,
+    ip: Option<std::net::IpAddr>,
+) -> Response {
+    let Some(pending) = open::<Pending>(auth, REQUEST_CONTEXT, form.get("request")) else {
+        return bad_form();
+    };
+    if !bound_to(&pending, csrf) {
+        return forbidden();
+    }
+    if pending.exp < unix_now() {
+        return expired();
+    }
+    let username = form.get("username").unwrap_or("").trim().to_owned();
+    let again = |status: StatusCode, message: &str| {
+        login_page(
+            auth,
+            status,
+            &pending,
+            csrf,
+            Some(message),
+            &username,
+            false,
+        )
+    };
+    if let Err(retry_after) = auth.logins.check(&username, ip) {
+        let mut res = again(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed sign-in attempts. Wait a minute and try again.",
+        );
+        if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return res;
+    }
+    let password = SecretString::new(form.get("password").unwrap_or(""));
+    let user = match login::verify(auth, &username, password).await {
+        Ok(u) => u,
+        Err(e) => return internal(&e),
+    };
+    let Some(user) = user else {
+        auth.logins.failed(&username, ip);
+        tracing::info!("login refused");
+        return again(StatusCode::UNAUTHORIZED, BAD_LOGIN);
+    };
+    tracing::info!(user_id = %user.id, client_id = %pending.client_id, "login succeeded");
+    consent_page(auth, pending, &user, csrf)
+}
+
+/// What the consent page offers and pre-ticks.
+struct Offer {
+    choices: Vec<ScopeChoice>,
+    /// Requested scopes beyond the user's role.
+    not_granted: Vec<String>,
+}
+
+fn offer(auth: &Auth, requested: &ScopeSet, role: &str) -> Offer {
+    let ceiling = auth.scopes.ceiling(role);
+    let choice = |s: &str, checked: bool| ScopeChoice {
+        scope: s.to_owned(),
+        checked,
+        write: auth.scopes.is_write(s),
+    };
+    if requested.is_empty() {
+        // Claude asks for no scope: offer what the role allows, reads
+        // ticked, writes only if the operator pre-selects them.
+        let choices = ceiling
+            .iter()
+            .map(|s| {
+                choice(
+                    s,
+                    !auth.scopes.is_write(s) || auth.config.preselect_write_scopes,
+                )
+            })
+            .collect();
+        return Offer {
+            choices,
+            not_granted: Vec::new(),
+        };
+    }
+    Offer {
+        choices: requested
+            .intersect(&ceiling)
+            .iter()
+            .map(|s| choice(s, true))
+            .collect(),
+        not_granted: requested
+            .iter()
+            .filter(|s| !ceiling.contains(s))
+            .map(str::to_owned)
+            .collect(),
+    }
+}
+
+fn consent_page(auth: &Auth, pending: Pending, user: &User, csrf: &str) -> Response {
+    let requested = ScopeSet::parse(&pending.scope);
+    let offer = offer(auth, &requested, &user.role);
+    let offered: ScopeSet = offer.choices.iter().map(|c| c.scope.clone()).collect();
+    let (name, host) = pending.info();
+    let form_action = form_action_source(&pending.redirect_uri);
+    let ticket = Ticket {
+        req: pending,
+        user_id: user.id.clone(),
+        offered: offered.to_string(),
+        exp: unix_now() + TICKET_TTL_SECS,
+    };
+    let json = match serde_json::to_vec(&ticket) {
+        Ok(j) => j,
+        Err(e) => return internal(&e),
+    };
+    let sealed = auth.sealer.seal(TICKET_CONTEXT, &json);
+    let info = RequestInfo {
+        client_name: &name,
+        redirect_host: &host,
+    };
+    let body = pages::consent(
+        &info,
+        &user.username,
+        &offer.choices,
+        &offer.not_granted,
+        &sealed,
+        csrf,
+    );
+    pages::html(StatusCode::OK, body, form_action.as_deref(), None)
+}
+
+async fn consent_step(auth: &Auth, form: &Form, csrf: &str) -> Response {
+    let Some(ticket) = open::<Ticket>(auth, TICKET_CONTEXT, form.get("ticket")) else {
+        return bad_form();
+    };
+    let req = &ticket.req;
+    if !bound_to(req, csrf) {
+        return forbidden();
+    }
+    if ticket.exp < unix_now() {
+        return expired();
+    }
+    let denied = |description: &str| {
+        redirect_error(
+            auth,
+            &req.redirect_uri,
+            req.state.as_deref(),
+            "access_denied",
+            description,
+        )
+    };
+    match form.get("decision") {
+        Some("allow") => {}
+        Some("deny") => return denied("the user denied the request"),
+        _ => return bad_form(),
+    }
+    // The client may have been revoked and the user disabled or demoted
+    // since the login: check both again before minting anything.
+    match client_auth::lookup(auth, &req.client_id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Invalid authorization request",
+                "The application is no longer registered with this server.",
+            );
+        }
+        Err(e) => return internal(&e),
+    }
+    let user = match auth.db.user(&ticket.user_id).await {
+        Ok(Some(u)) if !u.disabled => u,
+        Ok(_) => return expired(),
+        Err(e) => return internal(&e),
+    };
+    let ticked: ScopeSet = form.all("scope").map(str::to_owned).collect();
+    let granted = ticked
+        .intersect(&ScopeSet::parse(&ticket.offered))
+        .intersect(&auth.scopes.ceiling(&user.role));
+    if granted.is_empty() {
+        return denied("no permission was granted");
+    }
+    let code = match issue::code(
+        auth,
+        &CodeRequest {
+            client_id: req.client_id.clone(),
+            user_id: user.id.clone(),
+            redirect_uri: req.redirect_uri.clone(),
+            code_challenge: req.code_challenge.clone(),
+            scopes: granted,
+            resource: req.resource.clone(),
+        },
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => return internal(&e),
+    };
+    tracing::info!(user_id = %user.id, client_id = %req.client_id, "authorization code issued");
+    redirect(
+        auth,
+        &req.redirect_uri,
+        req.state.as_deref(),
+        &[("code", &code)],
+    )
+}
