@@ -62,7 +62,15 @@ impl AuditSink {
         event.arguments = arguments;
         event.session_id = session_id;
         event.source_ip = source_ip;
-        event.client = client;
+        // The authenticated subject; the OAuth client id stands in for a
+        // client that declared no name (stateless requests often do not).
+        let principal = parts.and_then(|p| p.extensions.get::<crate::auth::Principal>());
+        event.subject = principal.map(|p| p.subject.to_string());
+        event.client = client.or_else(|| {
+            principal
+                .filter(|p| !p.client_id.is_empty())
+                .map(|p| p.client_id.to_string())
+        });
         Some(CallAudit {
             sink: self.clone(),
             event,

@@ -26,6 +26,7 @@ use tokio_util::task::TaskTracker;
 
 use super::guard::{self, Gate, ToolPolicy};
 use super::pagination::page;
+use crate::auth::Principal;
 use crate::catalog::tools::{ToolCtx, ToolError};
 use crate::catalog::{Catalog, CatalogError};
 
@@ -125,7 +126,32 @@ const SUPPORTED_VERSIONS: &[ProtocolVersion] = &[
     ProtocolVersion::V_2026_07_28,
 ];
 
+/// The authenticated caller of a request, when `/mcp` requires tokens
+/// (rmcp copies the HTTP request parts into the request context).
+fn principal(ctx: &RequestContext<RoleServer>) -> Option<&Principal> {
+    ctx.extensions
+        .get::<http::request::Parts>()
+        .and_then(|p| p.extensions.get::<Principal>())
+}
+
 impl ConnectorHandler {
+    /// The scope a call to `tool` needs (as [`crate::auth::ScopePolicy::for_tool`]).
+    fn needed_scope(&self, tool: &rmcp::model::Tool) -> &'static str {
+        let scopes = self.shared.catalog.scopes();
+        let read_only = tool
+            .annotations
+            .as_ref()
+            .and_then(|a| a.read_only_hint)
+            .unwrap_or(false);
+        if read_only { scopes.read } else { scopes.write }
+    }
+
+    /// Whether `principal` may know of `tool`: a tool needing a scope
+    /// outside the principal's ceiling (its role) is hidden and unknown.
+    fn visible_to(&self, tool: &rmcp::model::Tool, principal: Option<&Principal>) -> bool {
+        principal.is_none_or(|p| p.ceiling.contains(self.needed_scope(tool)))
+    }
+
     /// `tools/call` without the audit record ([`ServerHandler::call_tool`]
     /// adds it); `audit` collects what only this function sees.
     async fn run_tool(
@@ -137,12 +163,25 @@ impl ConnectorHandler {
         // A tool hidden by policy (read-only mode, disabled) is refused
         // exactly like one that does not exist.
         let tool = self.shared.catalog.tools().get(&request.name);
-        let Some(tool) = tool.filter(|t| self.shared.policy.serves(&t.def)) else {
+        let principal = principal(&ctx);
+        let Some(tool) = tool
+            .filter(|t| self.shared.policy.serves(&t.def))
+            .filter(|t| self.visible_to(&t.def, principal))
+        else {
             return Err(McpError::invalid_params(
                 format!("Unknown tool: {}", request.name),
                 None,
             ));
         };
+        // The transport answers 403 before dispatch; this is the backstop.
+        if let Some(p) = principal
+            && !p.scopes.contains(self.needed_scope(&tool.def))
+        {
+            return Err(McpError::invalid_request(
+                "Forbidden: the access token lacks the scope this tool needs",
+                None,
+            ));
+        }
         let _in_flight = self.shared.in_flight.token();
         let started = Instant::now();
         let cancelled = ctx.ct.clone();
@@ -261,15 +300,16 @@ impl ServerHandler for ConnectorHandler {
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let policy = &self.shared.policy;
+        let principal = principal(&ctx);
         let all: Vec<_> = self
             .shared
             .catalog
             .tools()
             .definitions()
-            .filter(|t| policy.serves(t))
+            .filter(|t| policy.serves(t) && self.visible_to(t, principal))
             .cloned()
             .collect();
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());

@@ -47,6 +47,8 @@ pub struct EndpointOptions {
     pub rate_limiter: Option<Arc<RateLimiter>>,
     /// Session cap, idle time and lifetime (`--sessions` only).
     pub limits: crate::config::Limits,
+    /// Authentication, for per-operation scope checks; `None` without auth.
+    pub auth: Option<crate::auth::Auth>,
 }
 
 /// The `/mcp` endpoint's state.
@@ -64,6 +66,9 @@ pub struct Endpoint {
     shutdown: CancellationToken,
     rate_limiter: Option<Arc<RateLimiter>>,
     session_limits: Option<Arc<SessionLimits>>,
+    auth: Option<crate::auth::Auth>,
+    /// The catalog and tool policy, to find the scope a call needs.
+    mcp: Shared,
 }
 
 impl Endpoint {
@@ -106,6 +111,8 @@ impl Endpoint {
             shutdown: opts.shutdown,
             rate_limiter: opts.rate_limiter,
             session_limits,
+            auth: opts.auth,
+            mcp: shared,
         }
     }
 }
@@ -170,6 +177,9 @@ pub async fn handle(State(ep): State<Endpoint>, req: Request) -> Response {
         Ok(env) => env,
         Err(e) => return e.into_response(),
     };
+    if let Some(res) = scope_check(&ep, &parts, &env) {
+        return res;
+    }
     if let (Some(limiter), Some(tool)) = (&ep.rate_limiter, &env.tool)
         && let Some(subject) = Subject::of(&parts.extensions)
         && let Err(limited) = limiter.check_tool(&subject, tool)
@@ -221,6 +231,43 @@ pub async fn handle(State(ep): State<Endpoint>, req: Request) -> Response {
 }
 
 const SESSION_ID: &str = "mcp-session-id";
+
+/// 403 `insufficient_scope` when the token lacks the scope the operation
+/// needs. Decided here, before rmcp dispatch, because only the HTTP layer
+/// can answer 403 with a `WWW-Authenticate` challenge (RFC 6750 §3.1).
+fn scope_check(
+    ep: &Endpoint,
+    parts: &axum::http::request::Parts,
+    env: &envelope::Envelope,
+) -> Option<Response> {
+    let auth = ep.auth.as_ref()?;
+    let principal = parts.extensions.get::<crate::auth::Principal>()?;
+    let method = env.method.as_deref()?;
+    let tool = env
+        .tool
+        .as_deref()
+        .and_then(|name| ep.mcp.catalog.tools().get(name))
+        .map(|t| &t.def)
+        .filter(|def| ep.mcp.policy.serves(def));
+    let scope = crate::auth::resource::missing_scope(auth, principal, method, tool)?;
+    tracing::info!(
+        method,
+        tool = env.tool.as_deref(),
+        scope,
+        "request refused: insufficient scope"
+    );
+    let mut res = envelope::RpcError {
+        status: StatusCode::FORBIDDEN,
+        code: -32600,
+        message: format!("Forbidden: this operation needs the scope {scope}").into(),
+        id: env.id.clone(),
+    }
+    .into_response();
+    if let Some(v) = crate::auth::resource::insufficient_scope(auth, &scope) {
+        res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    Some(res)
+}
 
 fn session_id(req: &Request) -> Option<String> {
     req.headers()
