@@ -2,10 +2,13 @@
 
 mod audit;
 mod check_config;
+mod client;
 mod ip_ranges;
 mod migrate;
 mod serve;
+mod token;
 mod tools;
+mod user;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +45,54 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Manage the OAuth clients allowed to connect (Claude, services).
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+    /// Manage the accounts that log in on the authorization page.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Revoke issued tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+/// `client …`
+#[derive(Debug, Subcommand)]
+enum ClientCommand {
+    /// Register a client; prints its id and (once) its secret.
+    Add(client::AddArgs),
+    /// List clients (never their secrets).
+    List(client::ListArgs),
+    /// Revoke a client and every token issued to it.
+    Revoke(client::RevokeArgs),
+}
+
+/// `user …`
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is read with --password-stdin.
+    Add(user::AddArgs),
+    /// List users (never their password hashes).
+    List(user::ListArgs),
+    /// Refuse the user's logins and revoke every grant the user made.
+    Disable(user::NameArgs),
+    /// Allow a disabled user to log in again.
+    Enable(user::NameArgs),
+    /// Set a new password (read with --password-stdin); revokes the user's grants.
+    Passwd(user::PasswdArgs),
+}
+
+/// `token …`
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Revoke the grant of an access or refresh token (all its tokens).
+    Revoke(token::RevokeArgs),
 }
 
 /// `audit …`
@@ -150,6 +201,21 @@ pub fn run() -> ExitCode {
             AuditCommand::Tail(args) => audit::tail(&args),
             AuditCommand::Verify(args) => audit::verify(&args),
             AuditCommand::Export(args) => audit::export(&args),
+        },
+        Command::Client { command } => match command {
+            ClientCommand::Add(args) => client::add(&args),
+            ClientCommand::List(args) => client::list(&args),
+            ClientCommand::Revoke(args) => client::revoke(&args),
+        },
+        Command::User { command } => match command {
+            UserCommand::Add(args) => user::add(&args),
+            UserCommand::List(args) => user::list(&args),
+            UserCommand::Disable(args) => user::set_disabled(&args, true),
+            UserCommand::Enable(args) => user::set_disabled(&args, false),
+            UserCommand::Passwd(args) => user::passwd(&args),
+        },
+        Command::Token { command } => match command {
+            TokenCommand::Revoke(args) => token::revoke(&args),
         },
     };
     match result {

@@ -1,0 +1,409 @@
+//! `mcp-connector client …`: OAuth clients registered by the operator.
+//!
+//! Also the helpers the other OAuth verbs (`user`, `token`) share: opening
+//! the database the way `serve` does, and the output format flag.
+
+use anyhow::{Context as _, bail};
+use clap::{Args, ValueEnum};
+use serde_json::json;
+use url::Url;
+
+use super::ConfigArgs;
+use crate::app::AppState;
+use crate::auth::issue::{self, SECRET_PREFIX};
+use crate::auth::{ScopePolicy, ScopeSet};
+use crate::clock::{civil_from_days, unix_now};
+use crate::config::{AuthMode, Config, is_loopback_host, is_scope_token};
+use crate::store::Db;
+use crate::store::oauth::{Client, ClientOrigin, NewClient};
+
+/// Where Claude (claude.ai, the desktop and mobile apps) returns after login.
+pub(super) const CLAUDE_REDIRECT_URIS: [&str; 2] = [
+    "https://claude.ai/api/mcp/auth_callback",
+    "https://claude.com/api/mcp/auth_callback",
+];
+
+/// Output of the OAuth verbs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum Format {
+    /// For people.
+    Text,
+    /// One JSON document, for scripts.
+    Json,
+}
+
+/// The grant a client uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum GrantKind {
+    /// A person logs in and consents (Claude, MCP clients); with refresh tokens.
+    #[value(name = "authorization_code")]
+    AuthorizationCode,
+    /// A service acting as itself, with fixed scopes and no user.
+    #[value(name = "client_credentials")]
+    ClientCredentials,
+}
+
+/// `client add`
+#[derive(Debug, Clone, Args)]
+pub(super) struct AddArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Shown on the consent page, e.g. "Claude".
+    #[arg(long)]
+    name: String,
+    /// Allowed redirect URI (repeatable) [default: Claude's two callback URLs].
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    redirect_uris: Vec<String>,
+    /// `client_credentials` for a service account (needs --scope).
+    #[arg(long, value_enum, default_value = "authorization_code")]
+    grant: GrantKind,
+    /// Scopes of a client_credentials client, space-separated.
+    #[arg(long)]
+    scope: Option<String>,
+    /// A public client (PKCE only, no secret), e.g. a desktop app.
+    #[arg(long)]
+    public: bool,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+/// `client list`
+#[derive(Debug, Clone, Args)]
+pub(super) struct ListArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+/// `client revoke`
+#[derive(Debug, Clone, Args)]
+pub(super) struct RevokeArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The client id `client list` shows.
+    id: String,
+}
+
+/// The database and scope policy, opened exactly as `serve` opens them:
+/// same configuration, schema migrated, the configured catalog's scopes.
+pub(super) struct Opened {
+    pub config: Config,
+    pub db: Db,
+    pub policy: ScopePolicy,
+}
+
+pub(super) async fn open(args: &ConfigArgs) -> anyhow::Result<Opened> {
+    let config = args.load()?;
+    let state = AppState::build(config.clone())
+        .await
+        .context("opening the database")?;
+    let policy = ScopePolicy::new(&state.mcp.catalog.scopes(), &config.auth.roles);
+    Ok(Opened {
+        config,
+        db: state.db.clone(),
+        policy,
+    })
+}
+
+/// `2026-11-25 08:43Z`; `-` for none.
+pub(super) fn when(secs: Option<i64>) -> String {
+    let Some(secs) = secs else {
+        return "-".to_owned();
+    };
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let rem = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// Print `rows` as aligned columns under `header`.
+pub(super) fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+/// Warn when the configuration would not use what is being created.
+pub(super) fn note_mode(config: &Config) {
+    if config.auth.mode != AuthMode::OAuth {
+        eprintln!(
+            "note: auth.mode is `{}`; users and clients take effect with `--auth oauth` \
+             (or `[auth] mode = \"oauth\"`).",
+            config.auth.mode.as_str()
+        );
+    }
+}
+
+/// A redirect URI an operator may register: absolute, no fragment, https
+/// (http only on a loopback address, for local clients).
+fn check_redirect_uri(raw: &str) -> anyhow::Result<String> {
+    let url = Url::parse(raw).with_context(|| format!("`{raw}` is not an absolute URL"))?;
+    if url.fragment().is_some() {
+        bail!("redirect URI `{raw}` must not have a #fragment");
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if url.host_str().is_some_and(is_loopback_host) => {}
+        _ => {
+            bail!("redirect URI `{raw}` must be https (http only on 127.0.0.1, [::1] or localhost)")
+        }
+    }
+    Ok(raw.to_owned())
+}
+
+pub(super) fn add(args: &AddArgs) -> anyhow::Result<()> {
+    let credentials = args.grant == GrantKind::ClientCredentials;
+    if credentials && args.public {
+        bail!("a client_credentials client needs a secret: drop --public");
+    }
+    if credentials && !args.redirect_uris.is_empty() {
+        bail!("a client_credentials client has no redirect URIs: drop --redirect-uri");
+    }
+    if !credentials && args.scope.is_some() {
+        bail!(
+            "--scope is for --grant client_credentials; the scopes of a user's client \
+             are what the user grants on the consent page"
+        );
+    }
+    let name = args.name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        bail!("--name must be 1 to 100 printable characters");
+    }
+    let scopes = match (&args.scope, credentials) {
+        (Some(raw), true) => {
+            let set = ScopeSet::parse(raw);
+            if set.is_empty() {
+                bail!("--scope is empty");
+            }
+            if let Some(bad) = set.iter().find(|s| !is_scope_token(s)) {
+                bail!("`{bad}` is not a scope");
+            }
+            set
+        }
+        (None, true) => bail!(
+            "--grant client_credentials needs --scope (for example --scope \"employees:read\")"
+        ),
+        _ => ScopeSet::default(),
+    };
+    let redirect_uris: Vec<String> = if credentials {
+        Vec::new()
+    } else if args.redirect_uris.is_empty() {
+        CLAUDE_REDIRECT_URIS
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect()
+    } else {
+        args.redirect_uris
+            .iter()
+            .map(|u| check_redirect_uri(u))
+            .collect::<anyhow::Result<_>>()?
+    };
+    let grant_types: Vec<String> = if credentials {
+        vec!["client_credentials".to_owned()]
+    } else {
+        vec!["authorization_code".to_owned(), "refresh_token".to_owned()]
+    };
+    let secret = (!args.public).then(|| issue::credential(SECRET_PREFIX));
+    // The token endpoint accepts Basic or form credentials from any
+    // confidential client; `client_secret_basic` is the registered default.
+    let auth_method = if args.public {
+        "none"
+    } else {
+        "client_secret_basic"
+    };
+    let id = format!("mcpc_{}", issue::id());
+
+    super::runtime()?.block_on(async {
+        let o = open(&args.config).await?;
+        note_mode(&o.config);
+        let unknown: Vec<&str> = scopes
+            .iter()
+            .filter(|s| !o.policy.supported.contains(s))
+            .collect();
+        if !unknown.is_empty() {
+            eprintln!(
+                "warning: {} not used by the served tools (they use: {})",
+                unknown.join(", "),
+                o.policy.supported
+            );
+        }
+        let client = NewClient {
+            id: id.clone(),
+            secret_hash: secret.as_deref().map(issue::hash),
+            name: name.to_owned(),
+            redirect_uris: redirect_uris.clone(),
+            grant_types: grant_types.clone(),
+            scopes: scopes.to_string(),
+            auth_method: auth_method.to_owned(),
+            origin: ClientOrigin::Cli,
+            now: unix_now(),
+        };
+        let stored = o.db.insert_client(&client).await.context("storing the client");
+        o.db.close().await;
+        stored?;
+        let mcp_url = o
+            .config
+            .public_origin
+            .as_ref()
+            .map(|u| format!("{}/mcp", u.origin().ascii_serialization()));
+        match args.format {
+            Format::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({
+                    "client_id": id,
+                    "client_secret": secret,
+                    "client_name": name,
+                    "redirect_uris": redirect_uris,
+                    "grant_types": grant_types,
+                    "scope": scopes.to_string(),
+                    "token_endpoint_auth_method": auth_method,
+                }))?
+            ),
+            Format::Text => {
+                println!("Created client \"{name}\".");
+                println!();
+                println!("  Client ID:      {id}");
+                if let Some(s) = &secret {
+                    println!("  Client secret:  {s}");
+                }
+                if !redirect_uris.is_empty() {
+                    println!("  Redirect URIs:  {}", redirect_uris.join(" "));
+                }
+                if credentials {
+                    println!("  Scopes:         {scopes}");
+                }
+                println!();
+                if secret.is_some() {
+                    println!(
+                        "The secret is shown only this once: it is stored hashed and cannot be \
+                         recovered (revoke the client and add a new one if it is lost)."
+                    );
+                }
+                if credentials {
+                    println!(
+                        "Get a token with: POST {}/token, grant_type=client_credentials, \
+                         HTTP Basic client id and secret.",
+                        mcp_url
+                            .as_deref()
+                            .map_or("<public URL>", |u| u.trim_end_matches("/mcp"))
+                    );
+                } else {
+                    println!(
+                        "In Claude: Settings → Connectors → Add custom connector. Enter the URL {}, \
+                         open \"Advanced settings\" and paste the client ID and secret.",
+                        mcp_url.as_deref().unwrap_or("https://<your public URL>/mcp")
+                    );
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+fn status(c: &Client) -> String {
+    match c.revoked_at {
+        Some(t) => format!("revoked {}", when(Some(t))),
+        None => "active".to_owned(),
+    }
+}
+
+pub(super) fn list(args: &ListArgs) -> anyhow::Result<()> {
+    super::runtime()?.block_on(async {
+        let o = open(&args.config).await?;
+        let clients = o.db.list_clients().await.context("reading clients");
+        o.db.close().await;
+        let clients = clients?;
+        // Never the secret hash: it is not needed to manage a client.
+        match args.format {
+            Format::Json => {
+                let rows: Vec<_> = clients
+                    .iter()
+                    .map(|c| {
+                        json!({
+                            "client_id": c.id,
+                            "client_name": c.name,
+                            "origin": c.origin.as_str(),
+                            "confidential": c.secret_hash.is_some(),
+                            "token_endpoint_auth_method": c.auth_method,
+                            "redirect_uris": c.redirect_uris,
+                            "grant_types": c.grant_types,
+                            "scope": c.scopes,
+                            "created_at": c.created_at,
+                            "last_used_at": c.last_used_at,
+                            "revoked_at": c.revoked_at,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            }
+            Format::Text if clients.is_empty() => println!("no clients"),
+            Format::Text => {
+                let rows: Vec<Vec<String>> = clients
+                    .iter()
+                    .map(|c| {
+                        vec![
+                            c.id.clone(),
+                            c.name.clone(),
+                            c.origin.as_str().to_owned(),
+                            c.grant_types.join(","),
+                            when(Some(c.created_at)),
+                            when(c.last_used_at),
+                            status(c),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        "ID",
+                        "NAME",
+                        "ORIGIN",
+                        "GRANTS",
+                        "CREATED",
+                        "LAST USED",
+                        "STATUS",
+                    ],
+                    &rows,
+                );
+            }
+        }
+        Ok(())
+    })
+}
+
+pub(super) fn revoke(args: &RevokeArgs) -> anyhow::Result<()> {
+    super::runtime()?.block_on(async {
+        let o = open(&args.config).await?;
+        let revoked = o.db.revoke_client(&args.id, unix_now()).await;
+        o.db.close().await;
+        if !revoked.context("revoking the client")? {
+            bail!("no active client with id `{}`", args.id);
+        }
+        println!(
+            "revoked client {} and every grant issued to it; its tokens stop working within 5 seconds",
+            args.id
+        );
+        Ok(())
+    })
+}

@@ -1,0 +1,239 @@
+//! `mcp-connector user …`: the accounts that log in on the authorization
+//! page.
+//!
+//! Passwords are read from standard input only (`--password-stdin`), never
+//! from the command line, where `ps` and shell history would show them.
+
+use std::io::{BufRead as _, IsTerminal as _};
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use mcp_connector_security::SecretString;
+use mcp_connector_security::password::hash_password;
+use serde_json::json;
+
+use super::ConfigArgs;
+use super::client::{Format, note_mode, open, table, when};
+use crate::auth::issue;
+use crate::clock::unix_now;
+use crate::store::StoreError;
+use crate::store::oauth::NewUser;
+
+/// `user add`
+#[derive(Debug, Clone, Args)]
+pub(super) struct AddArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The login name.
+    username: String,
+    /// What the user may grant: `viewer` (read), `editor` (read and write),
+    /// or a role of `[auth.roles]`.
+    #[arg(long)]
+    role: String,
+    #[arg(long)]
+    email: Option<String>,
+    /// Read the password (one line) from standard input.
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+/// `user list`
+#[derive(Debug, Clone, Args)]
+pub(super) struct ListArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+/// `user disable` / `user enable`
+#[derive(Debug, Clone, Args)]
+pub(super) struct NameArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    username: String,
+}
+
+/// `user passwd`
+#[derive(Debug, Clone, Args)]
+pub(super) struct PasswdArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    username: String,
+    /// Read the new password (one line) from standard input.
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+/// One line of standard input, without its line ending.
+fn read_password(flag: bool) -> anyhow::Result<SecretString> {
+    let stdin = std::io::stdin();
+    if !flag {
+        // A prompt would echo the password: there is no terminal handling
+        // in this binary, so the caller pipes it in explicitly.
+        bail!(
+            "pass --password-stdin and write the password on standard input, e.g.\n  \
+             read -rs PW && printf '%s\\n' \"$PW\" | mcp-connector user ... --password-stdin"
+        );
+    }
+    if stdin.is_terminal() {
+        eprintln!("password (visible as you type; end with Enter):");
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let trimmed = line.trim_end_matches(['\r', '\n']).to_owned();
+    Ok(SecretString::new(trimmed))
+}
+
+/// A login name: 1 to 64 characters, no spaces or control characters.
+fn check_username(name: &str) -> anyhow::Result<()> {
+    if name.is_empty()
+        || name.chars().count() > 64
+        || name.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        bail!("`{name}` is not a user name (1 to 64 characters, no spaces)");
+    }
+    Ok(())
+}
+
+pub(super) fn add(args: &AddArgs) -> anyhow::Result<()> {
+    check_username(&args.username)?;
+    if let Some(e) = &args.email
+        && (!e.contains('@') || e.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        bail!("`{e}` is not an email address");
+    }
+    let password = read_password(args.password_stdin)?;
+    let hash = hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+    super::runtime()?.block_on(async {
+        let o = open(&args.config).await?;
+        note_mode(&o.config);
+        if !o.policy.roles.contains_key(&args.role) {
+            o.db.close().await;
+            let known: Vec<&str> = o.policy.roles.keys().map(String::as_str).collect();
+            bail!(
+                "unknown role `{}` (roles: {}; more in [auth.roles])",
+                args.role,
+                known.join(", ")
+            );
+        }
+        let stored =
+            o.db.insert_user(&NewUser {
+                id: issue::id(),
+                username: args.username.clone(),
+                email: args.email.clone(),
+                password_hash: hash,
+                role: args.role.clone(),
+                now: unix_now(),
+            })
+            .await;
+        o.db.close().await;
+        match stored {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => bail!("user `{}` already exists", args.username),
+            Err(e) => return Err(e).context("storing the user"),
+        }
+        println!(
+            "added user {} (role {}: may grant {})",
+            args.username,
+            args.role,
+            o.policy.ceiling(&args.role)
+        );
+        Ok(())
+    })
+}
+
+pub(super) fn list(args: &ListArgs) -> anyhow::Result<()> {
+    super::runtime()?.block_on(async {
+        let o = open(&args.config).await?;
+        let users = o.db.list_users().await.context("reading users");
+        o.db.close().await;
+        let users = users?;
+        // Never the password hash.
+        match args.format {
+            Format::Json => {
+                let rows: Vec<_> = users
+                    .iter()
+                    .map(|u| {
+                        json!({
+                            "username": u.username,
+                            "email": u.email,
+                            "role": u.role,
+                            "disabled": u.disabled,
+                            "created_at": u.created_at,
+                            "updated_at": u.updated_at,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            }
+            Format::Text if users.is_empty() => println!("no users"),
+            Format::Text => {
+                let rows: Vec<Vec<String>> = users
+                    .iter()
+                    .map(|u| {
+                        vec![
+                            u.username.clone(),
+                            u.role.clone(),
+                            u.email.clone().unwrap_or_else(|| "-".to_owned()),
+                            when(Some(u.created_at)),
+                            if u.disabled { "disabled" } else { "active" }.to_owned(),
+                        ]
+                    })
+                    .collect();
+                table(&["USERNAME", "ROLE", "EMAIL", "CREATED", "STATUS"], &rows);
+            }
+        }
+        Ok(())
+    })
+}
+
+pub(super) fn set_disabled(args: &NameArgs, disabled: bool) -> anyhow::Result<()> {
+    super::runtime()?.block_on(async {
+        let o = open(&args.config).await?;
+        let found = o
+            .db
+            .set_user_disabled(&args.username, disabled, unix_now())
+            .await;
+        o.db.close().await;
+        if !found.context("updating the user")? {
+            bail!("no user `{}`", args.username);
+        }
+        if disabled {
+            println!(
+                "disabled {}: login refused, every grant revoked; its tokens stop working within 5 seconds",
+                args.username
+            );
+        } else {
+            println!(
+                "enabled {} (clients connect again through the login page)",
+                args.username
+            );
+        }
+        Ok(())
+    })
+}
+
+pub(super) fn passwd(args: &PasswdArgs) -> anyhow::Result<()> {
+    check_username(&args.username)?;
+    let password = read_password(args.password_stdin)?;
+    let hash = hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+    super::runtime()?.block_on(async {
+        let o = open(&args.config).await?;
+        let found =
+            o.db.set_user_password(&args.username, &hash, unix_now())
+                .await;
+        o.db.close().await;
+        if !found.context("updating the user")? {
+            bail!("no user `{}`", args.username);
+        }
+        println!(
+            "changed the password of {}; its existing grants are revoked (clients log in again)",
+            args.username
+        );
+        Ok(())
+    })
+}
