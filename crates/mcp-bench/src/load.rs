@@ -96,7 +96,23 @@ impl TaskStats {
 /// measures requests, not TCP handshakes. Proxies are off: all traffic is to
 /// loopback.
 pub(crate) fn client(concurrency: usize) -> anyhow::Result<reqwest::Client> {
+    client_with(concurrency, None)
+}
+
+/// [`client`], with an `Authorization` header on every request if given.
+pub(crate) fn client_with(
+    concurrency: usize,
+    authorization: Option<&str>,
+) -> anyhow::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(value) = authorization {
+        let mut value = reqwest::header::HeaderValue::from_str(value)
+            .context("the Authorization value is not a valid header")?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
     reqwest::Client::builder()
+        .default_headers(headers)
         .no_proxy()
         .tcp_nodelay(true)
         .pool_max_idle_per_host(concurrency.max(1) * 2)

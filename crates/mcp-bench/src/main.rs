@@ -9,6 +9,7 @@ mod baseline;
 mod controls;
 mod load;
 mod mcp;
+mod oauth;
 mod process;
 mod report;
 
@@ -38,6 +39,9 @@ enum Command {
     /// Serve the bare rmcp baseline (started by the benchmark itself).
     /// Throughput with every security control on versus off.
     Controls(controls::ControlsArgs),
+    /// Throughput with OAuth bearer tokens on /mcp versus no authentication.
+    #[command(name = "oauth")]
+    OAuth(oauth::OAuthArgs),
     #[command(hide = true)]
     BaselineServer {
         #[arg(long)]
@@ -85,6 +89,18 @@ fn main() -> ExitCode {
                 rt.block_on(async {
                     tokio::select! {
                         r = controls::run(&args) => r,
+                        _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+                    }
+                })
+            }),
+        Some(Command::OAuth(args)) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("building the runtime")
+            .and_then(|rt| {
+                rt.block_on(async {
+                    tokio::select! {
+                        r = oauth::run(&args) => r,
                         _ = tokio::signal::ctrl_c() => bail!("interrupted"),
                     }
                 })
@@ -253,10 +269,22 @@ async fn measure(
     warmup: Duration,
     duration: Duration,
 ) -> anyhow::Result<(RunStats, Option<u64>)> {
+    measure_with(server, workload, concurrency, warmup, duration, None).await
+}
+
+/// [`measure`], sending `authorization` on every request if given.
+async fn measure_with(
+    server: &Server,
+    workload: Workload,
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+    authorization: Option<&str>,
+) -> anyhow::Result<(RunStats, Option<u64>)> {
     eprintln!("{}: C={concurrency} {workload:?}", server.name);
     // A fresh pool per cell: each cell starts from C warm connections and
     // inherits nothing from the previous target.
-    let client = load::client(concurrency)?;
+    let client = load::client_with(concurrency, authorization)?;
     let url = server.base_url();
     load::run(&client, &url, workload, concurrency, warmup).await;
     let sampler = RssSampler::start(server.pid());
