@@ -7,6 +7,9 @@
 #      the conformance fixtures with --sessions, and the 2026-07-28 pre-release
 #      against them in both session modes
 #   4. the official Python and TypeScript SDK clients against the Company demo
+#   5. OAuth: the built-in authorization server with the SDKs' OAuth providers, Claude's
+#      flow and `conformance authorization` (interop/oauth.sh)
+#   6. the login and consent pages in headless Chromium (interop/browser.mjs)
 #
 # Environment:
 #   CARGO_TARGET_DIR    build cache (default: ~/.cache/mcp-connector/target, outside
@@ -124,6 +127,47 @@ if [[ -n "${company_pg_url:-}" ]]; then
   interop/node_modules/.bin/node interop/ts_client.mjs "$company_pg_url"
   ok
   psql "$TEST_DATABASE_URL" -qAt -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true
+fi
+
+step "interop: OAuth (Python and TypeScript SDK providers, Claude's flow, conformance authorization)"
+CONFORMANCE_RESULTS="$results/oauth" bash interop/oauth.sh "$bin" "$work"
+ok
+if [[ -n "${TEST_DATABASE_URL:-}" ]]; then
+  step "interop: OAuth again, on PostgreSQL"
+  oauth_db="mcpc_interop_oauth_$$"
+  psql "$TEST_DATABASE_URL" -qAt -c "DROP DATABASE IF EXISTS $oauth_db" -c "CREATE DATABASE $oauth_db" >/dev/null
+  oauth_pg_url="$(python3 -c 'import sys,urllib.parse as u; p=u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/"+sys.argv[2])))' "$TEST_DATABASE_URL" "$oauth_db")"
+  mkdir -p "$work/pg"
+  OAUTH_DATABASE_URL="$oauth_pg_url" CONFORMANCE_RESULTS="$results/oauth-postgres" \
+    bash interop/oauth.sh "$bin" "$work/pg"
+  ok
+  psql "$TEST_DATABASE_URL" -qAt -c "DROP DATABASE IF EXISTS $oauth_db WITH (FORCE)" >/dev/null 2>&1 || true
+fi
+
+step "interop: login and consent pages in headless Chromium (interop/browser.mjs)"
+if [[ -n "${CHROMIUM:-}" ]] || command -v chromium >/dev/null 2>&1 \
+  || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1; then
+  browser_port="$(free_port)"
+  browser_issuer="http://127.0.0.1:$browser_port"
+  browser_env=(env MCP_CONNECTOR_DATABASE_URL="sqlite://$work/browser.db" MCP_CONNECTOR_AUTH=oauth
+    MCP_CONNECTOR_PUBLIC_URL="$browser_issuer")
+  RUST_LOG="${RUST_LOG:-warn}" "${browser_env[@]}" "$bin" serve --listen "127.0.0.1:$browser_port" \
+    >"$work/browser.log" 2>&1 &
+  pids+=("$!")
+  for _ in $(seq 1 100); do curl -fsS "$browser_issuer/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  browser_password="browser-$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')"
+  printf '%s\n' "$browser_password" \
+    | "${browser_env[@]}" "$bin" user add browser-user --role editor --password-stdin >/dev/null
+  (umask 077 && "${browser_env[@]}" "$bin" client add --format json --name "Headless Chromium" \
+    --redirect-uri http://127.0.0.1/callback >"$work/browser-client.json")
+  browser_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$work/browser-client.json" "$1"; }
+  # Screenshots of the login, consent and callback pages go to the (git-ignored) results.
+  CLIENT_SECRET="$(browser_field client_secret)" interop/node_modules/.bin/node interop/browser.mjs \
+    "$browser_issuer" "$(browser_field client_id)" http://127.0.0.1/callback browser-user \
+    "$browser_password" "$results/browser"
+  ok
+else
+  echo "SKIPPED: no Chromium (run interop/setup.sh as root, or set CHROMIUM)" >&2
 fi
 
 printf '\ntest.sh: %d passed, 0 failed\n' "$passed"

@@ -148,6 +148,7 @@ pub fn router(state: AppState) -> Router {
             shutdown: state.shutdown_begun.clone(),
             rate_limiter: rate_limiter.clone(),
             limits: c.limits.clone(),
+            auth: state.auth.clone(),
         },
     );
     let policy = EdgePolicy {
@@ -269,9 +270,18 @@ where
             state.transport_shutdown.cancel();
         })
     };
+    // Expired OAuth rows and unused registrations; stops with the server.
+    let cleanup = state
+        .auth
+        .as_ref()
+        .filter(|a| a.is_authorization_server())
+        .map(|a| auth::cleanup::spawn(a.clone(), shutdown.child_token()));
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await;
+    if let Some(c) = cleanup {
+        c.abort();
+    }
     drain.abort();
     state.transport_shutdown.cancel();
     state.db.close().await;

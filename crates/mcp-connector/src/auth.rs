@@ -6,8 +6,8 @@
 //! * [`principal`]: the caller a token stands for.
 //! * [`error`]: [`OAuthError`], the RFC 6749 error shape, mapped in one place.
 //! * [`metadata`]: RFC 9728 protected resource and RFC 8414 / OpenID metadata.
-//! * [`authorize`], [`pages`], [`login`]: `/authorize`, the login and consent
-//!   pages and login throttling.
+//! * [`authorize`], [`consent`], [`pages`], [`login`]: `/authorize`, the
+//!   login and consent pages and login throttling.
 //! * [`token`], [`register`], [`revoke`], [`client_auth`]: `/token`,
 //!   `/register` (RFC 7591), `/revoke` (RFC 7009), client authentication.
 //! * [`cimd`]: Client ID Metadata Documents, fetched with SSRF protection.
@@ -22,6 +22,7 @@ pub mod cache;
 pub mod cimd;
 pub mod cleanup;
 pub mod client_auth;
+pub mod consent;
 pub mod error;
 pub mod external;
 pub mod issue;
@@ -153,29 +154,25 @@ impl Auth {
 /// root of the origin (Claude calls `/authorize`, `/token` and `/register`
 /// there whatever the metadata says).
 pub fn routes(auth: Auth) -> Router {
+    use metadata::preflight;
+    let prm = || get(metadata::protected_resource).options(preflight);
     let mut r = Router::new()
-        .route(
-            "/.well-known/oauth-protected-resource",
-            get(metadata::protected_resource),
-        )
-        .route(
-            "/.well-known/oauth-protected-resource/mcp",
-            get(metadata::protected_resource),
-        );
+        .route("/.well-known/oauth-protected-resource", prm())
+        .route("/.well-known/oauth-protected-resource/mcp", prm());
     if auth.is_authorization_server() {
+        let asm = || get(metadata::authorization_server).options(preflight);
         r = r
-            .route(
-                "/.well-known/oauth-authorization-server",
-                get(metadata::authorization_server),
-            )
-            .route(
-                "/.well-known/openid-configuration",
-                get(metadata::authorization_server),
-            )
+            .route("/.well-known/oauth-authorization-server", asm())
+            .route("/.well-known/openid-configuration", asm())
+            // Path-inserted variants (RFC 8414 §3.1) for clients that probe
+            // with the resource's path instead of the path-less issuer's.
+            .route("/.well-known/oauth-authorization-server/mcp", asm())
+            .route("/.well-known/openid-configuration/mcp", asm())
+            .route("/mcp/.well-known/openid-configuration", asm())
             .route("/authorize", get(authorize::start).post(authorize::submit))
-            .route("/token", post(token::token))
-            .route("/register", post(register::register))
-            .route("/revoke", post(revoke::revoke));
+            .route("/token", post(token::token).options(preflight))
+            .route("/register", post(register::register).options(preflight))
+            .route("/revoke", post(revoke::revoke).options(preflight));
     }
     r.with_state(auth)
 }
