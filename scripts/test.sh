@@ -167,7 +167,10 @@ if [[ -n "${CHROMIUM:-}" ]] || command -v chromium >/dev/null 2>&1 \
     "$browser_password" "$results/browser"
   ok
 else
-  echo "SKIPPED: no Chromium (run interop/setup.sh as root, or set CHROMIUM)" >&2
+  # The browser test is part of the suite: a missing browser is a failure,
+  # not a silent skip.
+  echo "FAILED: no Chromium (run interop/setup.sh as root, or set CHROMIUM)" >&2
+  exit 1
 fi
 
 printf '\ntest.sh: %d passed, 0 failed\n' "$passed"
