@@ -20,6 +20,7 @@ mod oauth_external;
 mod oauth_flow;
 mod oauth_login;
 mod oauth_metadata;
+mod oauth_refresh;
 mod oauth_register;
 mod oauth_resource;
 mod oauth_token;

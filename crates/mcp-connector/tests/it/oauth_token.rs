@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use mcp_connector::auth::{Auth, ScopeSet, cleanup, issue};
+use mcp_connector::auth::{Auth, ScopeSet, issue};
 use mcp_connector::clock::unix_now;
 use mcp_connector::store::oauth::{ClientOrigin, NewClient, NewUser};
 use mcp_connector_security::pkce::s256_challenge;
@@ -21,7 +21,7 @@ use crate::common::{Opts, TestServer};
 use crate::db_test;
 
 pub const REDIRECT: &str = "https://client.example/callback";
-const READ: &str = "employees:read";
+pub const READ: &str = "employees:read";
 
 pub fn auth(srv: &TestServer) -> &Auth {
     srv.state.auth.as_ref().expect("oauth mode")
@@ -182,7 +182,7 @@ pub async fn valid(srv: &TestServer, token: &str) -> bool {
 }
 
 /// Exchange `code` as the public client `client_id`.
-async fn exchange(
+pub async fn exchange(
     srv: &TestServer,
     client_id: &str,
     code: &str,
@@ -204,7 +204,7 @@ async fn exchange(
 }
 
 /// A public client with a fresh token pair: (client id, tokens).
-async fn signed_in(srv: &TestServer) -> (String, Value) {
+pub async fn signed_in(srv: &TestServer) -> (String, Value) {
     let user = add_user(srv, "editor").await;
     let (client, _) = add_client(srv, false).await;
     let (verifier, challenge) = pkce();
@@ -213,7 +213,7 @@ async fn signed_in(srv: &TestServer) -> (String, Value) {
     (client, tokens)
 }
 
-async fn refresh(srv: &TestServer, client: &str, token: &str) -> reqwest::Response {
+pub async fn refresh(srv: &TestServer, client: &str, token: &str) -> reqwest::Response {
     post_form(
         srv,
         "/token",
@@ -227,7 +227,7 @@ async fn refresh(srv: &TestServer, client: &str, token: &str) -> reqwest::Respon
     .await
 }
 
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+pub fn s<'a>(v: &'a Value, k: &str) -> &'a str {
     v[k].as_str().unwrap_or_else(|| panic!("no {k}: {v}"))
 }
 
@@ -479,249 +479,5 @@ db_test!(
         )
         .await;
         expect_error(res, 400, "unsupported_grant_type").await;
-    }
-);
-
-db_test!(refresh_rotates, Opts::oauth(), |srv| {
-    let (client, t) = signed_in(&srv).await;
-    let r1 = s(&t, "refresh_token");
-    let t2 = expect_tokens(refresh(&srv, &client, r1).await).await;
-    let r2 = s(&t2, "refresh_token");
-    assert_ne!(r1, r2);
-    assert_ne!(s(&t, "access_token"), s(&t2, "access_token"));
-    assert_eq!(t2["scope"], READ);
-    assert!(valid(&srv, s(&t2, "access_token")).await);
-    // The new refresh token works in turn.
-    expect_tokens(refresh(&srv, &client, r2).await).await;
-});
-
-db_test!(
-    refresh_reuse_within_grace_gets_new_tokens,
-    Opts::oauth(),
-    |srv| {
-        let (client, t) = signed_in(&srv).await;
-        let r1 = s(&t, "refresh_token");
-        let a = expect_tokens(refresh(&srv, &client, r1).await).await;
-        let b = expect_tokens(refresh(&srv, &client, r1).await).await;
-        assert_ne!(s(&a, "refresh_token"), s(&b, "refresh_token"));
-        assert!(valid(&srv, s(&a, "access_token")).await);
-        assert!(valid(&srv, s(&b, "access_token")).await);
-    }
-);
-
-fn no_grace(c: &mut mcp_connector::config::Config) {
-    c.auth.refresh_grace = Duration::ZERO;
-}
-
-db_test!(
-    refresh_reuse_after_grace_revokes_family,
-    Opts {
-        tweak: Some(no_grace),
-        ..Opts::oauth()
-    },
-    |srv| {
-        let (client, t) = signed_in(&srv).await;
-        let r1 = s(&t, "refresh_token");
-        let t2 = expect_tokens(refresh(&srv, &client, r1).await).await;
-        expect_error(refresh(&srv, &client, r1).await, 400, "invalid_grant").await;
-        assert!(!valid(&srv, s(&t, "access_token")).await);
-        assert!(!valid(&srv, s(&t2, "access_token")).await);
-        let r2 = refresh(&srv, &client, s(&t2, "refresh_token")).await;
-        expect_error(r2, 400, "invalid_grant").await;
-    }
-);
-
-db_test!(
-    refresh_by_another_client_is_invalid_grant,
-    Opts::oauth(),
-    |srv| {
-        let (_, t) = signed_in(&srv).await;
-        let (other, _) = add_client(&srv, false).await;
-        let res = refresh(&srv, &other, s(&t, "refresh_token")).await;
-        expect_error(res, 400, "invalid_grant").await;
-    }
-);
-
-db_test!(
-    refresh_for_disabled_user_is_invalid_grant,
-    Opts::oauth(),
-    |srv| {
-        let user = add_user(&srv, "editor").await;
-        let (client, _) = add_client(&srv, false).await;
-        let (verifier, challenge) = pkce();
-        let code = code(&srv, &client, &user, &challenge).await;
-        let t = expect_tokens(exchange(&srv, &client, &code, &verifier).await).await;
-        let name = srv.state.db.user(&user).await.unwrap().unwrap().username;
-        srv.state
-            .db
-            .set_user_disabled(&name, true, unix_now())
-            .await
-            .unwrap();
-        expect_error(
-            refresh(&srv, &client, s(&t, "refresh_token")).await,
-            400,
-            "invalid_grant",
-        )
-        .await;
-    }
-);
-
-db_test!(refresh_cannot_widen_scope, Opts::oauth(), |srv| {
-    let (client, t) = signed_in(&srv).await;
-    let res = post_form(
-        &srv,
-        "/token",
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", &client),
-            ("refresh_token", s(&t, "refresh_token")),
-            ("scope", "employees:read employees:write"),
-        ],
-        None,
-    )
-    .await;
-    expect_error(res, 400, "invalid_scope").await;
-});
-
-db_test!(
-    client_credentials_issues_access_only,
-    Opts::oauth(),
-    |srv| {
-        let (client, secret) = add_client_with(
-            &srv,
-            true,
-            &["client_credentials"],
-            "employees:read employees:write",
-            ClientOrigin::Cli,
-            unix_now(),
-        )
-        .await;
-        let secret = secret.unwrap();
-        let res = post_form(
-            &srv,
-            "/token",
-            &[
-                ("grant_type", "client_credentials"),
-                ("scope", "employees:read"),
-            ],
-            Some((&client, &secret)),
-        )
-        .await;
-        let t = expect_tokens(res).await;
-        assert_eq!(t["scope"], READ);
-        assert!(t.get("refresh_token").is_none(), "{t}");
-        assert!(valid(&srv, s(&t, "access_token")).await);
-    }
-);
-
-db_test!(
-    client_credentials_for_public_client_is_refused,
-    Opts::oauth(),
-    |srv| {
-        let (client, _) = add_client(&srv, false).await;
-        let res = post_form(
-            &srv,
-            "/token",
-            &[("grant_type", "client_credentials"), ("client_id", &client)],
-            None,
-        )
-        .await;
-        expect_error(res, 400, "unauthorized_client").await;
-    }
-);
-
-db_test!(
-    revoking_refresh_token_kills_access_token,
-    Opts::oauth(),
-    |srv| {
-        let (client, t) = signed_in(&srv).await;
-        let res = post_form(
-            &srv,
-            "/revoke",
-            &[
-                ("client_id", &client),
-                ("token", s(&t, "refresh_token")),
-                ("token_type_hint", "refresh_token"),
-            ],
-            None,
-        )
-        .await;
-        assert_eq!(res.status(), 200);
-        assert!(!valid(&srv, s(&t, "access_token")).await);
-        expect_error(
-            refresh(&srv, &client, s(&t, "refresh_token")).await,
-            400,
-            "invalid_grant",
-        )
-        .await;
-    }
-);
-
-db_test!(revoking_unknown_token_is_ok, Opts::oauth(), |srv| {
-    let (client, _) = add_client(&srv, false).await;
-    let res = post_form(
-        &srv,
-        "/revoke",
-        &[("client_id", &client), ("token", "mcpat_nope")],
-        None,
-    )
-    .await;
-    assert_eq!(res.status(), 200);
-});
-
-db_test!(
-    revoking_another_clients_token_does_nothing,
-    Opts::oauth(),
-    |srv| {
-        let (_, t) = signed_in(&srv).await;
-        let (other, _) = add_client(&srv, false).await;
-        let res = post_form(
-            &srv,
-            "/revoke",
-            &[("client_id", &other), ("token", s(&t, "access_token"))],
-            None,
-        )
-        .await;
-        assert_eq!(res.status(), 200);
-        assert!(valid(&srv, s(&t, "access_token")).await);
-    }
-);
-
-db_test!(
-    revoke_with_bad_client_is_invalid_client,
-    Opts::oauth(),
-    |srv| {
-        let (_, t) = signed_in(&srv).await;
-        let res = post_form(
-            &srv,
-            "/revoke",
-            &[("client_id", "nobody"), ("token", s(&t, "access_token"))],
-            None,
-        )
-        .await;
-        expect_error(res, 401, "invalid_client").await;
-        assert!(valid(&srv, s(&t, "access_token")).await);
-    }
-);
-
-db_test!(
-    cleanup_removes_unused_registrations_only,
-    Opts::oauth(),
-    |srv| {
-        let old = unix_now() - 3 * 24 * 3600;
-        let grants = ["authorization_code", "refresh_token"];
-        let (unused, _) = add_client_with(&srv, false, &grants, "", ClientOrigin::Dcr, old).await;
-        let (used, _) = add_client_with(&srv, false, &grants, "", ClientOrigin::Dcr, old).await;
-        let (cli, _) = add_client_with(&srv, false, &grants, "", ClientOrigin::Cli, old).await;
-        let user = add_user(&srv, "viewer").await;
-        issue::grant_and_tokens(auth(&srv), &used, Some(&user), &ScopeSet::parse(READ), true)
-            .await
-            .unwrap();
-        let removed = cleanup::run_once(auth(&srv)).await.unwrap();
-        assert!(removed >= 1);
-        let db = &srv.state.db;
-        assert!(db.client(&unused).await.unwrap().is_none());
-        assert!(db.client(&used).await.unwrap().is_some());
-        assert!(db.client(&cli).await.unwrap().is_some());
     }
 );
