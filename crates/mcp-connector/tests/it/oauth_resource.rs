@@ -368,6 +368,41 @@ db_test!(revocation_reaches_other_replicas, Opts::oauth(), |srv| {
     replica.stop().await;
 });
 
+/// A fixed public URL, so that a second server on the same database is the
+/// same resource (a restart or another replica behind one name).
+fn fixed_origin() -> Opts {
+    Opts {
+        public_url: Some("http://127.0.0.1:1"),
+        ..Opts::oauth()
+    }
+}
+
+db_test!(tokens_survive_a_restart, fixed_origin(), |srv| {
+    let user = add_user(&srv, "ann", "viewer").await;
+    let client = add_client(&srv).await;
+    let auth = srv.state.auth.as_ref().expect("oauth mode");
+    let tokens = issue::grant_and_tokens(
+        auth,
+        &client,
+        Some(&user),
+        &ScopeSet::parse("employees:read"),
+        true,
+    )
+    .await
+    .expect("tokens");
+    // The first server goes away; a new one starts on the same database.
+    srv.shutdown.cancel();
+    let restarted = srv.replica(fixed_origin()).await;
+    assert_eq!(valid_count(&restarted, &tokens.access_token).await, 200);
+    let refresh = tokens.refresh_token.expect("refresh token");
+    let res = crate::oauth_token::refresh(&restarted, &client, &refresh).await;
+    assert_eq!(res.status(), 200);
+    let renewed: Value = res.json().await.expect("json");
+    let access = renewed["access_token"].as_str().expect("access token");
+    assert_eq!(valid_count(&restarted, access).await, 200);
+    restarted.stop().await;
+});
+
 db_test!(
     disabled_user_is_refused_within_five_seconds,
     Opts::oauth(),
