@@ -77,34 +77,65 @@ struct BenchArgs {
 const MAX_CONCURRENCY: usize = 1024;
 const IDLE_SETTLE: Duration = Duration::from_secs(2);
 
+/// Load options of the two-configuration comparisons (`controls`, `oauth`).
+#[derive(Debug, clap::Args)]
+pub(crate) struct CompareArgs {
+    /// Seconds of measured load per cell.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) duration: u64,
+    /// Comma-separated numbers of concurrent clients.
+    #[arg(long, value_delimiter = ',', default_values_t = [16, 64])]
+    pub(crate) concurrency: Vec<usize>,
+    /// The mcp-connector binary [default: $CARGO_TARGET_DIR/release/mcp-connector].
+    #[arg(long)]
+    pub(crate) server_bin: Option<PathBuf>,
+    /// Also write the Markdown report to this file.
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
+}
+
+impl CompareArgs {
+    /// Check the options: (server binary, warm-up, measured time per cell).
+    pub(crate) fn check(&self) -> anyhow::Result<(PathBuf, Duration, Duration)> {
+        anyhow::ensure!(
+            (1..=3600).contains(&self.duration),
+            "--duration must be between 1 and 3600 seconds"
+        );
+        let allowed = |c: &usize| (1..=MAX_CONCURRENCY).contains(c);
+        anyhow::ensure!(
+            !self.concurrency.is_empty() && self.concurrency.iter().all(allowed),
+            "concurrency values must be between 1 and {MAX_CONCURRENCY}"
+        );
+        let bin = server_bin(self.server_bin.as_deref())?;
+        Ok((
+            bin,
+            Duration::from_secs(1),
+            Duration::from_secs(self.duration),
+        ))
+    }
+}
+
+/// Run `task` on a multi-threaded runtime; Ctrl-C stops it with an error
+/// (the servers it started are dropped, which stops them).
+fn interruptible(task: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("building the runtime")?;
+    rt.block_on(async {
+        tokio::select! {
+            r = task => r,
+            _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+        }
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::BaselineServer { listen }) => baseline::run(listen),
-        Some(Command::Controls(args)) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("building the runtime")
-            .and_then(|rt| {
-                rt.block_on(async {
-                    tokio::select! {
-                        r = controls::run(&args) => r,
-                        _ = tokio::signal::ctrl_c() => bail!("interrupted"),
-                    }
-                })
-            }),
-        Some(Command::OAuth(args)) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("building the runtime")
-            .and_then(|rt| {
-                rt.block_on(async {
-                    tokio::select! {
-                        r = oauth::run(&args) => r,
-                        _ = tokio::signal::ctrl_c() => bail!("interrupted"),
-                    }
-                })
-            }),
+        Some(Command::Controls(args)) => interruptible(controls::run(&args)),
+        Some(Command::OAuth(args)) => interruptible(oauth::run(&args)),
         None => bench_main(cli.bench),
     };
     match result {
@@ -129,17 +160,7 @@ fn bench_main(mut args: BenchArgs) -> anyhow::Result<()> {
     if args.concurrency.is_empty() || all.clone().any(|&c| c == 0 || c > MAX_CONCURRENCY) {
         bail!("concurrency values must be between 1 and {MAX_CONCURRENCY}");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("building the runtime")?;
-    runtime.block_on(async {
-        // Dropping `bench` on Ctrl-C drops its `Server`s, which kills them.
-        tokio::select! {
-            r = bench(&args) => r,
-            _ = tokio::signal::ctrl_c() => bail!("interrupted"),
-        }
-    })
+    interruptible(bench(&args))
 }
 
 fn server_bin(arg: Option<&Path>) -> anyhow::Result<PathBuf> {
@@ -253,11 +274,7 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         memory,
     }
     .render();
-    print!("{report}");
-    if let Some(path) = &args.out {
-        std::fs::write(path, &report).with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(())
+    report::emit(&report, args.out.as_deref())
 }
 
 /// Warm up, then measure one cell while sampling the server's RSS. Returns

@@ -9,9 +9,7 @@
 //! the oauth run carries it, so the run measures the validation cache hit
 //! path plus one database revalidation per 4 s.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use serde_json::Value;
@@ -26,35 +24,15 @@ pub(crate) struct OAuthArgs {
     /// Config of both servers (only `--auth` differs).
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/controls-off.toml"))]
     config: PathBuf,
-    /// Seconds of measured load per cell.
-    #[arg(long, default_value_t = 10)]
-    duration: u64,
-    /// Comma-separated numbers of concurrent clients.
-    #[arg(long, value_delimiter = ',', default_values_t = [16, 64])]
-    concurrency: Vec<usize>,
-    /// The mcp-connector binary [default: $CARGO_TARGET_DIR/release/mcp-connector].
-    #[arg(long)]
-    server_bin: Option<PathBuf>,
-    /// Also write the Markdown report to this file.
-    #[arg(long)]
-    out: Option<PathBuf>,
+    #[command(flatten)]
+    load: crate::CompareArgs,
 }
 
 const SCOPE: &str = "employees:read";
 
 pub(crate) async fn run(args: &OAuthArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        (1..=3600).contains(&args.duration),
-        "--duration must be between 1 and 3600 seconds"
-    );
-    anyhow::ensure!(
-        !args.concurrency.is_empty() && args.concurrency.iter().all(|&c| (1..=1024).contains(&c)),
-        "concurrency values must be between 1 and 1024"
-    );
     anyhow::ensure!(args.config.is_file(), "{} not found", args.config.display());
-    let bin = crate::server_bin(args.server_bin.as_deref())?;
-    let warmup = Duration::from_secs(1);
-    let duration = Duration::from_secs(args.duration);
+    let (bin, warmup, duration) = args.load.check()?;
     let mut meta = Meta::collect(warmup, duration);
     let dir = tempfile::Builder::new()
         .prefix("mcp-bench-oauth-")
@@ -136,7 +114,7 @@ pub(crate) async fn run(args: &OAuthArgs) -> anyhow::Result<()> {
     sanity_check(&control, &public_url, &authorization).await?;
 
     let mut rows = Vec::new();
-    for &c in &args.concurrency {
+    for &c in &args.load.concurrency {
         let (o, _) =
             crate::measure_with(&none, Workload::StatelessCall, c, warmup, duration, None).await?;
         let (n, _) = crate::measure_with(
@@ -152,55 +130,30 @@ pub(crate) async fn run(args: &OAuthArgs) -> anyhow::Result<()> {
     }
     meta.compilers.1 = crate::process::busy_compilers();
 
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# mcp-connector: cost of OAuth bearer tokens on /mcp\n"
+    let out = crate::report::comparison(
+        &meta,
+        "mcp-connector: cost of OAuth bearer tokens on /mcp",
+        &format!(
+            "- Config: `{}`, `--auth none` vs `--auth oauth` (client_credentials token, scope {SCOPE})",
+            args.config.display()
+        ),
+        "| C | none req/s | none p50 ms | none p99 ms | oauth req/s | oauth p50 ms | oauth p99 ms | errors | ratio oauth/none |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        &rows,
+        |o, n, ratio| {
+            format!(
+                "{:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {} | {ratio:.2}",
+                o.rate(),
+                o.quantile_ms(0.5),
+                o.quantile_ms(0.99),
+                n.rate(),
+                n.quantile_ms(0.5),
+                n.quantile_ms(0.99),
+                n.errors + o.errors,
+            )
+        },
     );
-    let _ = writeln!(out, "- Command: `{}`", meta.command);
-    let _ = writeln!(out, "- Date: {}", meta.date);
-    let _ = writeln!(
-        out,
-        "- Machine: {} × {} (nproc {}), Linux {}",
-        meta.nproc, meta.cpu, meta.nproc, meta.kernel
-    );
-    let _ = writeln!(
-        out,
-        "- Compiler processes running before/after: {}/{}",
-        meta.compilers.0, meta.compilers.1
-    );
-    let _ = writeln!(
-        out,
-        "- Config: `{}`, `--auth none` vs `--auth oauth` (client_credentials token, scope {SCOPE})\n",
-        args.config.display()
-    );
-    let _ = writeln!(
-        out,
-        "| C | none req/s | none p50 ms | none p99 ms | oauth req/s | oauth p50 ms | oauth p99 ms | errors | ratio oauth/none |"
-    );
-    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (c, o, n) in &rows {
-        let ratio = if o.rate() > 0.0 {
-            n.rate() / o.rate()
-        } else {
-            0.0
-        };
-        let _ = writeln!(
-            out,
-            "| {c} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {} | {ratio:.2} |",
-            o.rate(),
-            o.quantile_ms(0.5),
-            o.quantile_ms(0.99),
-            n.rate(),
-            n.quantile_ms(0.5),
-            n.quantile_ms(0.99),
-            n.errors + o.errors,
-        );
-    }
-    print!("{out}");
-    if let Some(path) = &args.out {
-        std::fs::write(path, &out).with_context(|| format!("writing {}", path.display()))?;
-    }
+    crate::report::emit(&out, args.load.out.as_deref())?;
     drop((none, oauth));
     Ok(())
 }

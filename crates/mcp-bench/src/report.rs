@@ -1,7 +1,10 @@
 //! The Markdown report, including the spec's targets marked met or missed.
 
 use std::fmt::Write as _;
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
 
 use crate::load::RunStats;
 
@@ -249,6 +252,56 @@ impl Report {
         ));
         rows
     }
+}
+
+/// The report of a two-configuration comparison (`controls`, `oauth`):
+/// `title`, where it ran, `setup` (what was compared), then a table under
+/// `header`/`align` with one line per (concurrency, first, second), whose
+/// cells after `C` come from `cells(first, second, second/first)`.
+pub(crate) fn comparison(
+    meta: &Meta,
+    title: &str,
+    setup: &str,
+    header: &str,
+    align: &str,
+    rows: &[(usize, RunStats, RunStats)],
+    cells: impl Fn(&RunStats, &RunStats, f64) -> String,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# {title}\n");
+    let _ = writeln!(out, "- Command: `{}`", meta.command);
+    let _ = writeln!(out, "- Date: {}", meta.date);
+    let _ = writeln!(
+        out,
+        "- Machine: {} × {} (nproc {}), Linux {}",
+        meta.nproc, meta.cpu, meta.nproc, meta.kernel
+    );
+    let _ = writeln!(
+        out,
+        "- Compiler processes running before/after: {}/{}",
+        meta.compilers.0, meta.compilers.1
+    );
+    let _ = writeln!(out, "{setup}\n");
+    let _ = writeln!(out, "{header}");
+    let _ = writeln!(out, "{align}");
+    for (c, first, second) in rows {
+        let ratio = if first.rate() > 0.0 {
+            second.rate() / first.rate()
+        } else {
+            0.0
+        };
+        let _ = writeln!(out, "| {c} | {} |", cells(first, second, ratio));
+    }
+    out
+}
+
+/// Print `report`, and write it to `path` too if given.
+pub(crate) fn emit(report: &str, path: Option<&Path>) -> anyhow::Result<()> {
+    print!("{report}");
+    if let Some(path) = path {
+        std::fs::write(path, report).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn ratio(ours: &RunStats, base: &RunStats) -> f64 {

@@ -81,7 +81,7 @@ impl AppState {
         };
         let policy = tool_policy(&config, catalog.as_ref())?;
         let audit = crate::audit::AuditSink::start(db.clone(), &config.audit);
-        let auth = Auth::build(&config, &db, &catalog.scopes()).await?;
+        let auth = Auth::build(&config, &db, &catalog.scopes(), &audit).await?;
         Ok(Self {
             auth,
             mcp: Shared {

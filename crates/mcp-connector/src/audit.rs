@@ -1,4 +1,5 @@
-//! The audit trail: every tool call, committed before its result is sent.
+//! The audit trail: every tool call, committed before its result is sent, and
+//! authentication events ([`crate::auth::events`]).
 //!
 //! Records live in the `audit_log` table (migration `0003_audit`). Each row
 //! carries the SHA-256 of its canonical form and of the row before it, so an

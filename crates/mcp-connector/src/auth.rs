@@ -16,6 +16,7 @@
 //! * [`external`]: JWT validation against an identity provider's JWKS.
 //! * [`cleanup`]: removal of expired rows and unused registrations.
 //! * [`issue`]: minting codes and tokens.
+//! * [`events`]: authentication events in the audit trail.
 
 pub mod authorize;
 pub mod cache;
@@ -24,6 +25,7 @@ pub mod cleanup;
 pub mod client_auth;
 pub mod consent;
 pub mod error;
+pub mod events;
 pub mod external;
 pub mod issue;
 pub mod login;
@@ -43,6 +45,7 @@ use axum::routing::{get, post};
 use mcp_connector_security::Sealer;
 use url::Url;
 
+use crate::audit::AuditSink;
 use crate::config::{AuthConfig, AuthMode, Config};
 use crate::store::{Db, StoreError};
 
@@ -77,15 +80,19 @@ pub struct Auth {
     pub logins: Arc<login::LoginLimiter>,
     /// `Some` in `external` mode.
     pub jwks: Option<Arc<external::Jwks>>,
+    /// The audit trail, for authentication events ([`events`]).
+    pub audit: AuditSink,
 }
 
 impl Auth {
     /// Build the authentication state for `config`, or `None` when
-    /// `auth.mode = "none"`. `scopes` are the catalog's scope names.
+    /// `auth.mode = "none"`. `scopes` are the catalog's scope names;
+    /// authentication events go to `audit`.
     pub async fn build(
         config: &Config,
         db: &Db,
         scopes: &ToolScopes,
+        audit: &AuditSink,
     ) -> Result<Option<Self>, StoreError> {
         let auth = &config.auth;
         if auth.mode == AuthMode::None {
@@ -119,6 +126,7 @@ impl Auth {
             cimd: Arc::new(cimd::CimdFetcher::new(auth)),
             logins: Arc::new(login::LoginLimiter::new(auth.login_attempts_per_minute)),
             jwks,
+            audit: audit.clone(),
             config: Arc::new(auth.clone()),
         }))
     }

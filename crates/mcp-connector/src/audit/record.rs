@@ -11,6 +11,9 @@ pub enum AuditKind {
     ToolCall,
     /// The served tools differ from the tools lock (behavioural drift).
     ToolDrift,
+    /// An authentication event: login, consent, token issued or revoked,
+    /// client or user administration (`arguments.event` names which).
+    Auth,
 }
 
 impl AuditKind {
@@ -19,6 +22,7 @@ impl AuditKind {
         match self {
             Self::ToolCall => "tool_call",
             Self::ToolDrift => "tool_drift",
+            Self::Auth => "auth",
         }
     }
 }
@@ -29,9 +33,11 @@ impl AuditKind {
 pub struct AuditEvent {
     pub time: SystemTime,
     pub kind: AuditKind,
-    /// The authenticated user, once authentication exists.
+    /// The authenticated subject (`user:<id>`, `client:<id>`, the identity
+    /// provider's `sub`, or `operator` for the command-line verbs).
     pub subject: Option<String>,
-    /// `clientInfo.name` as the client declared it.
+    /// `clientInfo.name` as the client declared it (tool calls), or the
+    /// OAuth client id (`auth` events).
     pub client: Option<String>,
     pub session_id: Option<String>,
     pub source_ip: Option<IpAddr>,

@@ -21,6 +21,7 @@ use super::authorize::{
     Pending, REQUEST_CONTEXT, csrf_from_cookie, error_page, form_action_source, internal,
     login_page, redirect, redirect_error,
 };
+use super::events::{self, What};
 use super::issue::{self, CodeRequest};
 use super::pages::{self, RequestInfo, ScopeChoice};
 use super::{Auth, ScopeSet, client_auth, login};
@@ -120,7 +121,7 @@ pub async fn submit(
     let ip = extensions.get::<ClientIp>().map(|c| c.0);
     match form.get("step") {
         Some("login") => login_step(&auth, &form, csrf, ip).await,
-        Some("consent") => consent_step(&auth, &form, csrf).await,
+        Some("consent") => consent_step(&auth, &form, csrf, ip).await,
         _ => bad_form(),
     }
 }
@@ -171,6 +172,11 @@ async fn login_step(
         )
     };
     if let Err(retry_after) = auth.logins.check(&username, ip) {
+        let what = What::LoginThrottled {
+            username: &username,
+            client_id: &pending.client_id,
+        };
+        events::record_or_log(auth, what.from_ip(ip)).await;
         let mut res = again(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many failed sign-in attempts. Wait a minute and try again.",
@@ -188,9 +194,24 @@ async fn login_step(
     let Some(user) = user else {
         auth.logins.failed(&username, ip);
         tracing::info!("login refused");
+        // Refused whether or not this is recorded (never the password).
+        let what = What::LoginFailed {
+            username: &username,
+            client_id: &pending.client_id,
+        };
+        events::record_or_log(auth, what.from_ip(ip)).await;
         return again(StatusCode::UNAUTHORIZED, BAD_LOGIN);
     };
     tracing::info!(user_id = %user.id, client_id = %pending.client_id, "login succeeded");
+    // Fail closed: no unaudited login goes on to the consent page.
+    let what = What::LoginSucceeded {
+        user_id: &user.id,
+        username: &user.username,
+        client_id: &pending.client_id,
+    };
+    if let Err(e) = events::record(auth, what.from_ip(ip)).await {
+        return internal(&e);
+    }
     consent_page(auth, pending, &user, csrf)
 }
 
@@ -271,7 +292,12 @@ fn consent_page(auth: &Auth, pending: Pending, user: &User, csrf: &str) -> Respo
     pages::html(StatusCode::OK, body, form_action.as_deref(), None)
 }
 
-async fn consent_step(auth: &Auth, form: &Form, csrf: &str) -> Response {
+async fn consent_step(
+    auth: &Auth,
+    form: &Form,
+    csrf: &str,
+    ip: Option<std::net::IpAddr>,
+) -> Response {
     let Some(ticket) = open::<Ticket>(auth, TICKET_CONTEXT, form.get("ticket")) else {
         return bad_form();
     };
@@ -282,7 +308,14 @@ async fn consent_step(auth: &Auth, form: &Form, csrf: &str) -> Response {
     if ticket.exp < unix_now() {
         return expired();
     }
-    let denied = |description: &str| {
+    // A denial stands whether or not it is recorded.
+    let denied = async |description: &'static str| {
+        let what = What::ConsentDenied {
+            user_id: &ticket.user_id,
+            client_id: &req.client_id,
+            reason: description,
+        };
+        events::record_or_log(auth, what.from_ip(ip)).await;
         redirect_error(
             auth,
             &req.redirect_uri,
@@ -293,7 +326,7 @@ async fn consent_step(auth: &Auth, form: &Form, csrf: &str) -> Response {
     };
     match form.get("decision") {
         Some("allow") => {}
-        Some("deny") => return denied("the user denied the request"),
+        Some("deny") => return denied("the user denied the request").await,
         _ => return bad_form(),
     }
     // The client may have been revoked and the user disabled or demoted
@@ -319,8 +352,9 @@ async fn consent_step(auth: &Auth, form: &Form, csrf: &str) -> Response {
         .intersect(&ScopeSet::parse(&ticket.offered))
         .intersect(&auth.scopes.ceiling(&user.role));
     if granted.is_empty() {
-        return denied("no permission was granted");
+        return denied("no permission was granted").await;
     }
+    let scopes = granted.to_string();
     let code = match issue::code(
         auth,
         &CodeRequest {
@@ -338,6 +372,16 @@ async fn consent_step(auth: &Auth, form: &Form, csrf: &str) -> Response {
         Err(e) => return internal(&e),
     };
     tracing::info!(user_id = %user.id, client_id = %req.client_id, "authorization code issued");
+    // Fail closed: the code is not handed out unless the consent is
+    // recorded (the stored code then expires unused).
+    let what = What::ConsentGranted {
+        user_id: &user.id,
+        client_id: &req.client_id,
+        scopes: &scopes,
+    };
+    if let Err(e) = events::record(auth, what.from_ip(ip)).await {
+        return internal(&e);
+    }
     redirect(
         auth,
         &req.redirect_uri,

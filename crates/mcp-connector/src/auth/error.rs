@@ -8,6 +8,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::audit::AuditError;
 use crate::store::StoreError;
 
 /// An OAuth error response of `/token`, `/register` or `/revoke`.
@@ -42,6 +43,10 @@ pub enum OAuthError {
     TooManyAttempts { retry_after_secs: u64 },
     #[error("server_error")]
     Internal(#[from] StoreError),
+    /// What was about to be issued could not be recorded in the audit
+    /// trail, so it is not issued (`server_error`).
+    #[error("server_error: {0}")]
+    Audit(#[from] AuditError),
 }
 
 impl OAuthError {
@@ -59,7 +64,7 @@ impl OAuthError {
             Self::InvalidClientMetadata(_) => "invalid_client_metadata",
             Self::AccessDenied(_) => "access_denied",
             Self::TooManyAttempts { .. } => "temporarily_unavailable",
-            Self::Internal(_) => "server_error",
+            Self::Internal(_) | Self::Audit(_) => "server_error",
         }
     }
 
@@ -68,7 +73,7 @@ impl OAuthError {
             Self::InvalidClient => StatusCode::UNAUTHORIZED,
             Self::AccessDenied(_) => StatusCode::FORBIDDEN,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Internal(_) | Self::Audit(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -92,16 +97,20 @@ impl OAuthError {
             }
             Self::InvalidTarget => "resource must be this server's MCP endpoint".into(),
             Self::TooManyAttempts { .. } => "too many attempts; try again later".into(),
-            Self::Internal(_) => "the server could not complete the request".into(),
+            Self::Internal(_) | Self::Audit(_) => {
+                "the server could not complete the request".into()
+            }
         }
     }
 }
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        if let Self::Internal(e) = &self {
+        match &self {
             // The request id is on the surrounding span.
-            tracing::error!(error = %e, "authorization server failure");
+            Self::Internal(e) => tracing::error!(error = %e, "authorization server failure"),
+            Self::Audit(e) => tracing::error!(error = %e, "authorization server failure"),
+            _ => {}
         }
         let body = serde_json::json!({
             "error": self.code(),

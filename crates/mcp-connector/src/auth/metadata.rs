@@ -13,7 +13,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::Auth;
+use super::{Auth, OAuthError};
 
 /// Name shown by clients that display the protected resource.
 const RESOURCE_NAME: &str = "mcp-connector";
@@ -60,6 +60,30 @@ pub fn with_cors(mut res: Response) -> Response {
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
     );
+    res
+}
+
+/// The answer of `/token`, `/register` and `/revoke`, with CORS: the
+/// success response, or the error. A refusal (not a server failure, which
+/// the error logs itself) is logged as `refused` with its fixed
+/// description, never with what the client sent.
+pub fn endpoint_answer(result: Result<Response, OAuthError>, refused: &str) -> Response {
+    let res = result.unwrap_or_else(|e| {
+        if !e.status().is_server_error() {
+            tracing::info!(error = e.code(), reason = %e.description(), "{refused}");
+        }
+        e.into_response()
+    });
+    with_cors(res)
+}
+
+/// `body` as JSON with `status`, never stored by a cache: it carries
+/// credentials (tokens, a client secret).
+pub fn no_store_json(status: StatusCode, body: impl serde::Serialize) -> Response {
+    let mut res = (status, Json(body)).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     res
 }
 

@@ -6,17 +6,21 @@
 //! [`super::cleanup`]. Unknown metadata and unknown scopes are ignored
 //! (RFC 7591 §2), not refused.
 
-use axum::Json;
+use std::net::IpAddr;
+
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::cimd::redirect_uri_allowed;
-use super::metadata::with_cors;
+use super::events::{self, What};
+use super::metadata::{endpoint_answer, no_store_json};
 use super::{Auth, OAuthError, issue};
 use crate::clock::unix_now;
+use crate::network::ClientIp;
 use crate::store::oauth::{ClientOrigin, NewClient};
 
 const DEFAULT_NAME: &str = "Unnamed client";
@@ -26,27 +30,21 @@ const MAX_REDIRECT_URI_LEN: usize = 2000;
 const AUTH_METHODS: [&str; 3] = ["none", "client_secret_post", "client_secret_basic"];
 
 /// `POST /register`.
-pub async fn register(State(auth): State<Auth>, body: Bytes) -> Response {
-    let res = match create(&auth, &body).await {
-        Ok(doc) => {
-            let mut res = (StatusCode::CREATED, Json(doc)).into_response();
-            let h = res.headers_mut();
-            // The response carries the client secret.
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-            res
-        }
-        Err(e) => {
-            if !matches!(e, OAuthError::Internal(_)) {
-                tracing::info!(error = e.code(), reason = %e.description(), "registration refused");
-            }
-            e.into_response()
-        }
-    };
-    with_cors(res)
+pub async fn register(
+    State(auth): State<Auth>,
+    ip: Option<Extension<ClientIp>>,
+    body: Bytes,
+) -> Response {
+    let ip = ip.map(|Extension(ClientIp(ip))| ip);
+    // The response carries the client secret.
+    let res = create(&auth, &body, ip).await;
+    endpoint_answer(
+        res.map(|doc| no_store_json(StatusCode::CREATED, doc)),
+        "registration refused",
+    )
 }
 
-async fn create(auth: &Auth, body: &[u8]) -> Result<Value, OAuthError> {
+async fn create(auth: &Auth, body: &[u8], ip: Option<IpAddr>) -> Result<Value, OAuthError> {
     if !auth.config.registration {
         return Err(OAuthError::AccessDenied(
             "dynamic client registration is disabled on this server",
@@ -99,6 +97,14 @@ async fn create(auth: &Auth, body: &[u8]) -> Result<Value, OAuthError> {
         })
         .await?;
     tracing::info!(client_id = %client_id, auth_method, "client registered");
+    // Fail closed: no client id or secret is handed out unrecorded (the
+    // stored registration, never used, is removed by the cleanup).
+    let what = What::ClientRegistered {
+        client_id: &client_id,
+        name: &name,
+        auth_method,
+    };
+    events::record(auth, what.from_ip(ip)).await?;
     let mut doc = json!({
         "client_id": client_id,
         "client_id_issued_at": now,

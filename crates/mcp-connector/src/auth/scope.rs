@@ -74,6 +74,18 @@ impl Default for ToolScopes {
     }
 }
 
+/// The scope a call to `tool` needs: `read` for tools annotated read-only,
+/// `write` for every other. The one rule, used by the transport (403) and by
+/// the MCP handler (hidden tools, backstop).
+pub fn needed_scope<'a>(read: &'a str, write: &'a str, tool: &Tool) -> &'a str {
+    let read_only = tool
+        .annotations
+        .as_ref()
+        .and_then(|a| a.read_only_hint)
+        .unwrap_or(false);
+    if read_only { read } else { write }
+}
+
 /// Scopes of this server: per tool, per role.
 #[derive(Debug, Clone)]
 pub struct ScopePolicy {
@@ -115,15 +127,9 @@ impl ScopePolicy {
         }
     }
 
-    /// The scope a call to `tool` needs: the read scope for tools annotated
-    /// read-only, the write scope for every other.
+    /// The scope a call to `tool` needs (see [`needed_scope`]).
     pub fn for_tool(&self, tool: &Tool) -> &str {
-        let read_only = tool
-            .annotations
-            .as_ref()
-            .and_then(|a| a.read_only_hint)
-            .unwrap_or(false);
-        if read_only { &self.read } else { &self.write }
+        needed_scope(&self.read, &self.write, tool)
     }
 
     /// What a user of `role` may grant; nothing for an unknown role.

@@ -6,44 +6,45 @@
 //! the grant and every token issued from it (RFC 6749 §4.1.2). A spent code
 //! that fails a later check can never be used again either.
 
+use std::net::IpAddr;
+
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use mcp_connector_security::pkce::verify_s256;
 
 use super::client_auth::{self, Authenticated, Form};
+use super::events::{self, What};
 use super::issue::{self, TokenRequest, TokenResponse};
-use super::metadata::with_cors;
+use super::metadata::{endpoint_answer, no_store_json};
 use super::scope::ScopeSet;
 use super::{Auth, OAuthError};
 use crate::clock::unix_now;
+use crate::network::ClientIp;
 use crate::store::oauth::CodeRedemption;
 
 /// `POST /token`.
-pub async fn token(State(auth): State<Auth>, headers: HeaderMap, body: Bytes) -> Response {
-    let res = match exchange(&auth, &headers, &body).await {
-        Ok(tokens) => {
-            let mut res = axum::Json(tokens).into_response();
-            let h = res.headers_mut();
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-            res
-        }
-        Err(e) => {
-            if !matches!(e, OAuthError::Internal(_)) {
-                tracing::info!(error = e.code(), reason = %e.description(), "token request refused");
-            }
-            e.into_response()
-        }
-    };
-    with_cors(res)
+pub async fn token(
+    State(auth): State<Auth>,
+    ip: Option<Extension<ClientIp>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let ip = ip.map(|Extension(ClientIp(ip))| ip);
+    let res = exchange(&auth, &headers, &body, ip).await;
+    endpoint_answer(
+        res.map(|tokens| no_store_json(StatusCode::OK, tokens)),
+        "token request refused",
+    )
 }
 
 async fn exchange(
     auth: &Auth,
     headers: &HeaderMap,
     body: &[u8],
+    ip: Option<IpAddr>,
 ) -> Result<TokenResponse, OAuthError> {
     let form = Form::parse(headers, body)?;
     let grant_type = form.require("grant_type")?;
@@ -60,16 +61,39 @@ async fn exchange(
         return Err(OAuthError::InvalidTarget);
     }
     match grant_type {
-        "authorization_code" => authorization_code(auth, &client, &form).await,
-        "refresh_token" => refresh_token(auth, &client, &form).await,
-        _ => client_credentials(auth, &client, &form).await,
+        "authorization_code" => authorization_code(auth, &client, &form, ip).await,
+        "refresh_token" => refresh_token(auth, &client, &form, ip).await,
+        _ => client_credentials(auth, &client, &form, ip).await,
     }
+}
+
+/// Hand out `tokens` once their issuance is recorded. Fail closed: a
+/// token whose issuance cannot be recorded is not returned (its rows stay
+/// unused until they expire), the same rule as for tool results.
+async fn issued(
+    auth: &Auth,
+    ip: Option<IpAddr>,
+    grant_type: &str,
+    client_id: &str,
+    user_id: Option<&str>,
+    tokens: TokenResponse,
+) -> Result<TokenResponse, OAuthError> {
+    let what = What::TokenIssued {
+        grant_type,
+        client_id,
+        user_id,
+        scopes: &tokens.scope,
+        refresh: tokens.refresh_token.is_some(),
+    };
+    events::record(auth, what.from_ip(ip)).await?;
+    Ok(tokens)
 }
 
 async fn authorization_code(
     auth: &Auth,
     client: &Authenticated,
     form: &Form,
+    ip: Option<IpAddr>,
 ) -> Result<TokenResponse, OAuthError> {
     let c = &client.client;
     if !c.allows_grant("authorization_code") {
@@ -86,6 +110,9 @@ async fn authorization_code(
         CodeRedemption::Replayed { grant_id } => {
             tracing::warn!(client_id = %c.id, "authorization code replayed; revoking its grant");
             auth.db.revoke_grant(&grant_id, now).await?;
+            // The grant is revoked and the request refused either way.
+            let what = What::CodeReplay { client_id: &c.id };
+            events::record_or_log(auth, what.from_ip(ip)).await;
             return Err(OAuthError::InvalidGrant(
                 "the authorization code was already used",
             ));
@@ -114,24 +141,27 @@ async fn authorization_code(
     }
     // Refresh tokens whether or not `offline_access` was asked for: Claude
     // often leaves it out and then loses the connection hourly.
-    Ok(issue::tokens(
+    let tokens = issue::tokens(
         auth,
         &TokenRequest {
             grant_id: stored.grant_id,
             client_id: c.id.clone(),
-            user_id: Some(stored.user_id),
+            user_id: Some(stored.user_id.clone()),
             scopes: ScopeSet::parse(&stored.scopes),
             resource: auth.resource.to_string(),
             refresh: c.allows_grant("refresh_token"),
         },
     )
-    .await?)
+    .await?;
+    let user = Some(stored.user_id.as_str());
+    issued(auth, ip, "authorization_code", &c.id, user, tokens).await
 }
 
 async fn refresh_token(
     auth: &Auth,
     client: &Authenticated,
     form: &Form,
+    ip: Option<IpAddr>,
 ) -> Result<TokenResponse, OAuthError> {
     let c = &client.client;
     let presented = form.require("refresh_token")?;
@@ -171,29 +201,38 @@ async fn refresh_token(
         if now - used_at >= grace {
             tracing::warn!(client_id = %c.id, "rotated refresh token reused; revoking its grant");
             auth.db.revoke_grant(&rt.grant_id, now).await?;
+            // The family is revoked and the request refused either way.
+            let what = What::RefreshReuse {
+                client_id: &c.id,
+                user_id: rt.user_id.as_deref(),
+            };
+            events::record_or_log(auth, what.from_ip(ip)).await;
             return Err(OAuthError::InvalidGrant(
                 "the refresh token was already used",
             ));
         }
     }
-    Ok(issue::tokens(
+    let tokens = issue::tokens(
         auth,
         &TokenRequest {
             grant_id: rt.grant_id,
             client_id: c.id.clone(),
-            user_id: rt.user_id,
+            user_id: rt.user_id.clone(),
             scopes,
             resource: auth.resource.to_string(),
             refresh: true,
         },
     )
-    .await?)
+    .await?;
+    let user = rt.user_id.as_deref();
+    issued(auth, ip, "refresh_token", &c.id, user, tokens).await
 }
 
 async fn client_credentials(
     auth: &Auth,
     client: &Authenticated,
     form: &Form,
+    ip: Option<IpAddr>,
 ) -> Result<TokenResponse, OAuthError> {
     let c = &client.client;
     if !client.confidential || !c.allows_grant("client_credentials") {
@@ -202,7 +241,8 @@ async fn client_credentials(
         ));
     }
     let scopes = narrow(auth, &ScopeSet::parse(&c.scopes), form.get("scope"))?;
-    Ok(issue::grant_and_tokens(auth, &c.id, None, &scopes, false).await?)
+    let tokens = issue::grant_and_tokens(auth, &c.id, None, &scopes, false).await?;
+    issued(auth, ip, "client_credentials", &c.id, None, tokens).await
 }
 
 /// The scopes of a token request: `granted`, or the subset the `scope`

@@ -10,6 +10,8 @@ use url::Url;
 
 use super::ConfigArgs;
 use crate::app::AppState;
+use crate::audit::AuditSink;
+use crate::auth::events::{self, What};
 use crate::auth::issue::{self, SECRET_PREFIX};
 use crate::auth::{ScopePolicy, ScopeSet};
 use crate::clock::{civil_from_days, unix_now};
@@ -91,6 +93,18 @@ pub(super) struct Opened {
     pub config: Config,
     pub db: Db,
     pub policy: ScopePolicy,
+    /// The audit trail `serve` writes to: administration is recorded too.
+    pub audit: AuditSink,
+}
+
+impl Opened {
+    /// Record an administration event (subject `operator`). The change is
+    /// already committed, so a failure is reported, not undone.
+    pub(super) async fn record(&self, what: What<'_>) -> anyhow::Result<()> {
+        events::record_to(&self.audit, what.by_operator())
+            .await
+            .context("the change is made, but its audit record could not be written")
+    }
 }
 
 pub(super) async fn open(args: &ConfigArgs) -> anyhow::Result<Opened> {
@@ -103,6 +117,7 @@ pub(super) async fn open(args: &ConfigArgs) -> anyhow::Result<Opened> {
         config,
         db: state.db.clone(),
         policy,
+        audit: state.mcp.audit.clone(),
     })
 }
 
@@ -121,7 +136,7 @@ pub(super) fn when(secs: Option<i64>) -> String {
 }
 
 /// Print `rows` as aligned columns under `header`.
-pub(super) fn table(header: &[&str], rows: &[Vec<String>]) {
+fn table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -143,6 +158,27 @@ pub(super) fn table(header: &[&str], rows: &[Vec<String>]) {
     for row in rows {
         line(row.iter().map(String::as_str).collect());
     }
+}
+
+/// Print `items` in `format`: a JSON array of `json(item)`, or a table of
+/// `row(item)` under `header` (`empty` when there is nothing).
+pub(super) fn print_list<T>(
+    format: Format,
+    items: &[T],
+    empty: &str,
+    header: &[&str],
+    json: impl Fn(&T) -> serde_json::Value,
+    row: impl Fn(&T) -> Vec<String>,
+) -> anyhow::Result<()> {
+    match format {
+        Format::Json => {
+            let rows: Vec<_> = items.iter().map(json).collect();
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+        }
+        Format::Text if items.is_empty() => println!("{empty}"),
+        Format::Text => table(header, &items.iter().map(row).collect::<Vec<_>>()),
+    }
+    Ok(())
 }
 
 /// Warn when the configuration would not use what is being created.
@@ -261,6 +297,18 @@ pub(super) fn add(args: &AddArgs) -> anyhow::Result<()> {
             now: unix_now(),
         };
         let stored = o.db.insert_client(&client).await.context("storing the client");
+        let audited = match &stored {
+            Ok(()) => {
+                let grant_type = grant_types.first().map_or("", String::as_str);
+                o.record(What::ClientAdded {
+                    client_id: &id,
+                    name,
+                    grant_type,
+                })
+                .await
+            }
+            Err(_) => Ok(()),
+        };
         o.db.close().await;
         stored?;
         let mcp_url = o
@@ -318,7 +366,8 @@ pub(super) fn add(args: &AddArgs) -> anyhow::Result<()> {
                 }
             }
         }
-        Ok(())
+        // After the output: the client exists and its secret must not be lost.
+        audited
     })
 }
 
@@ -336,59 +385,46 @@ pub(super) fn list(args: &ListArgs) -> anyhow::Result<()> {
         o.db.close().await;
         let clients = clients?;
         // Never the secret hash: it is not needed to manage a client.
-        match args.format {
-            Format::Json => {
-                let rows: Vec<_> = clients
-                    .iter()
-                    .map(|c| {
-                        json!({
-                            "client_id": c.id,
-                            "client_name": c.name,
-                            "origin": c.origin.as_str(),
-                            "confidential": c.secret_hash.is_some(),
-                            "token_endpoint_auth_method": c.auth_method,
-                            "redirect_uris": c.redirect_uris,
-                            "grant_types": c.grant_types,
-                            "scope": c.scopes,
-                            "created_at": c.created_at,
-                            "last_used_at": c.last_used_at,
-                            "revoked_at": c.revoked_at,
-                        })
-                    })
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            }
-            Format::Text if clients.is_empty() => println!("no clients"),
-            Format::Text => {
-                let rows: Vec<Vec<String>> = clients
-                    .iter()
-                    .map(|c| {
-                        vec![
-                            c.id.clone(),
-                            c.name.clone(),
-                            c.origin.as_str().to_owned(),
-                            c.grant_types.join(","),
-                            when(Some(c.created_at)),
-                            when(c.last_used_at),
-                            status(c),
-                        ]
-                    })
-                    .collect();
-                table(
-                    &[
-                        "ID",
-                        "NAME",
-                        "ORIGIN",
-                        "GRANTS",
-                        "CREATED",
-                        "LAST USED",
-                        "STATUS",
-                    ],
-                    &rows,
-                );
-            }
-        }
-        Ok(())
+        print_list(
+            args.format,
+            &clients,
+            "no clients",
+            &[
+                "ID",
+                "NAME",
+                "ORIGIN",
+                "GRANTS",
+                "CREATED",
+                "LAST USED",
+                "STATUS",
+            ],
+            |c| {
+                json!({
+                    "client_id": c.id,
+                    "client_name": c.name,
+                    "origin": c.origin.as_str(),
+                    "confidential": c.secret_hash.is_some(),
+                    "token_endpoint_auth_method": c.auth_method,
+                    "redirect_uris": c.redirect_uris,
+                    "grant_types": c.grant_types,
+                    "scope": c.scopes,
+                    "created_at": c.created_at,
+                    "last_used_at": c.last_used_at,
+                    "revoked_at": c.revoked_at,
+                })
+            },
+            |c| {
+                vec![
+                    c.id.clone(),
+                    c.name.clone(),
+                    c.origin.as_str().to_owned(),
+                    c.grant_types.join(","),
+                    when(Some(c.created_at)),
+                    when(c.last_used_at),
+                    status(c),
+                ]
+            },
+        )
     })
 }
 
@@ -396,6 +432,10 @@ pub(super) fn revoke(args: &RevokeArgs) -> anyhow::Result<()> {
     super::runtime()?.block_on(async {
         let o = open(&args.config).await?;
         let revoked = o.db.revoke_client(&args.id, unix_now()).await;
+        let audited = match revoked {
+            Ok(true) => o.record(What::ClientRevoked { client_id: &args.id }).await,
+            _ => Ok(()),
+        };
         o.db.close().await;
         if !revoked.context("revoking the client")? {
             bail!("no active client with id `{}`", args.id);
@@ -404,6 +444,6 @@ pub(super) fn revoke(args: &RevokeArgs) -> anyhow::Result<()> {
             "revoked client {} and every grant issued to it; its tokens stop working within 5 seconds",
             args.id
         );
-        Ok(())
+        audited
     })
 }

@@ -7,6 +7,7 @@ use clap::Args;
 
 use super::ConfigArgs;
 use super::client::open;
+use crate::auth::events::What;
 use crate::auth::issue;
 use crate::clock::unix_now;
 
@@ -39,6 +40,10 @@ pub(super) fn revoke(args: &RevokeArgs) -> anyhow::Result<()> {
     super::runtime()?.block_on(async {
         let o = open(&args.config).await?;
         let revoked = o.db.revoke_token(&hash, None, unix_now()).await;
+        let audited = match revoked {
+            Ok(true) => o.record(What::TokenRevokedByOperator).await,
+            _ => Ok(()),
+        };
         o.db.close().await;
         if !revoked.context("revoking the token")? {
             bail!("no live token matches (unknown, expired or already revoked)");
@@ -46,6 +51,6 @@ pub(super) fn revoke(args: &RevokeArgs) -> anyhow::Result<()> {
         println!(
             "revoked the grant of that token: its access and refresh tokens stop working within 5 seconds"
         );
-        Ok(())
+        audited
     })
 }

@@ -13,7 +13,8 @@ use mcp_connector_security::password::hash_password;
 use serde_json::json;
 
 use super::ConfigArgs;
-use super::client::{Format, note_mode, open, table, when};
+use super::client::{Format, note_mode, open, print_list, when};
+use crate::auth::events::What;
 use crate::auth::issue;
 use crate::clock::unix_now;
 use crate::store::StoreError;
@@ -120,9 +121,10 @@ pub(super) fn add(args: &AddArgs) -> anyhow::Result<()> {
                 known.join(", ")
             );
         }
+        let user_id = issue::id();
         let stored =
             o.db.insert_user(&NewUser {
-                id: issue::id(),
+                id: user_id.clone(),
                 username: args.username.clone(),
                 email: args.email.clone(),
                 password_hash: hash,
@@ -130,6 +132,17 @@ pub(super) fn add(args: &AddArgs) -> anyhow::Result<()> {
                 now: unix_now(),
             })
             .await;
+        let audited = match &stored {
+            Ok(()) => {
+                let what = What::UserAdded {
+                    user_id: &user_id,
+                    username: &args.username,
+                    role: &args.role,
+                };
+                o.record(what).await
+            }
+            Err(_) => Ok(()),
+        };
         o.db.close().await;
         match stored {
             Ok(()) => {}
@@ -142,7 +155,7 @@ pub(super) fn add(args: &AddArgs) -> anyhow::Result<()> {
             args.role,
             o.policy.ceiling(&args.role)
         );
-        Ok(())
+        audited
     })
 }
 
@@ -153,41 +166,31 @@ pub(super) fn list(args: &ListArgs) -> anyhow::Result<()> {
         o.db.close().await;
         let users = users?;
         // Never the password hash.
-        match args.format {
-            Format::Json => {
-                let rows: Vec<_> = users
-                    .iter()
-                    .map(|u| {
-                        json!({
-                            "username": u.username,
-                            "email": u.email,
-                            "role": u.role,
-                            "disabled": u.disabled,
-                            "created_at": u.created_at,
-                            "updated_at": u.updated_at,
-                        })
-                    })
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            }
-            Format::Text if users.is_empty() => println!("no users"),
-            Format::Text => {
-                let rows: Vec<Vec<String>> = users
-                    .iter()
-                    .map(|u| {
-                        vec![
-                            u.username.clone(),
-                            u.role.clone(),
-                            u.email.clone().unwrap_or_else(|| "-".to_owned()),
-                            when(Some(u.created_at)),
-                            if u.disabled { "disabled" } else { "active" }.to_owned(),
-                        ]
-                    })
-                    .collect();
-                table(&["USERNAME", "ROLE", "EMAIL", "CREATED", "STATUS"], &rows);
-            }
-        }
-        Ok(())
+        print_list(
+            args.format,
+            &users,
+            "no users",
+            &["USERNAME", "ROLE", "EMAIL", "CREATED", "STATUS"],
+            |u| {
+                json!({
+                    "username": u.username,
+                    "email": u.email,
+                    "role": u.role,
+                    "disabled": u.disabled,
+                    "created_at": u.created_at,
+                    "updated_at": u.updated_at,
+                })
+            },
+            |u| {
+                vec![
+                    u.username.clone(),
+                    u.role.clone(),
+                    u.email.clone().unwrap_or_else(|| "-".to_owned()),
+                    when(Some(u.created_at)),
+                    if u.disabled { "disabled" } else { "active" }.to_owned(),
+                ]
+            },
+        )
     })
 }
 
@@ -198,6 +201,12 @@ pub(super) fn set_disabled(args: &NameArgs, disabled: bool) -> anyhow::Result<()
             .db
             .set_user_disabled(&args.username, disabled, unix_now())
             .await;
+        let username = &args.username;
+        let audited = match (&found, disabled) {
+            (Ok(true), true) => o.record(What::UserDisabled { username }).await,
+            (Ok(true), false) => o.record(What::UserEnabled { username }).await,
+            _ => Ok(()),
+        };
         o.db.close().await;
         if !found.context("updating the user")? {
             bail!("no user `{}`", args.username);
@@ -213,7 +222,7 @@ pub(super) fn set_disabled(args: &NameArgs, disabled: bool) -> anyhow::Result<()
                 args.username
             );
         }
-        Ok(())
+        audited
     })
 }
 
@@ -226,6 +235,15 @@ pub(super) fn passwd(args: &PasswdArgs) -> anyhow::Result<()> {
         let found =
             o.db.set_user_password(&args.username, &hash, unix_now())
                 .await;
+        let audited = match found {
+            Ok(true) => {
+                let what = What::PasswordChanged {
+                    username: &args.username,
+                };
+                o.record(what).await
+            }
+            _ => Ok(()),
+        };
         o.db.close().await;
         if !found.context("updating the user")? {
             bail!("no user `{}`", args.username);
@@ -234,6 +252,6 @@ pub(super) fn passwd(args: &PasswdArgs) -> anyhow::Result<()> {
             "changed the password of {}; its existing grants are revoked (clients log in again)",
             args.username
         );
-        Ok(())
+        audited
     })
 }

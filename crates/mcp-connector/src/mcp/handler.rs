@@ -135,15 +135,10 @@ fn principal(ctx: &RequestContext<RoleServer>) -> Option<&Principal> {
 }
 
 impl ConnectorHandler {
-    /// The scope a call to `tool` needs (as [`crate::auth::ScopePolicy::for_tool`]).
+    /// The scope a call to `tool` needs, by the catalog's scope names.
     fn needed_scope(&self, tool: &rmcp::model::Tool) -> &'static str {
         let scopes = self.shared.catalog.scopes();
-        let read_only = tool
-            .annotations
-            .as_ref()
-            .and_then(|a| a.read_only_hint)
-            .unwrap_or(false);
-        if read_only { scopes.read } else { scopes.write }
+        crate::auth::scope::needed_scope(scopes.read, scopes.write, tool)
     }
 
     /// Whether `principal` may know of `tool`: a tool needing a scope

@@ -35,7 +35,7 @@ async fn records(srv: &TestServer) -> Vec<AuditRecord> {
 
 /// Run SQL the way someone with direct database access would: as the
 /// database's own client, outside the connector.
-async fn raw_sql(srv: &TestServer, sqlite: &str, postgres: &str) -> Result<(), sqlx::Error> {
+pub async fn raw_sql(srv: &TestServer, sqlite: &str, postgres: &str) -> Result<(), sqlx::Error> {
     use sqlx::Connection as _;
     match srv.backend {
         Backend::Sqlite => {

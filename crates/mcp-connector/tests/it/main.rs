@@ -13,6 +13,7 @@ mod edge;
 mod guarded_writes;
 mod limits;
 mod network;
+mod oauth_audit;
 mod oauth_authorize;
 mod oauth_cimd;
 mod oauth_cli;

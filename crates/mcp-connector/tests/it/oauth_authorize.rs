@@ -10,14 +10,9 @@ use serde_json::Value;
 use crate::common::{Opts, TestServer};
 use crate::db_test;
 use crate::oauth_flow::{
-    AuthorizeParams, Page, Pkce, add_client, add_user, authorize_code, consent, csrf_cookie,
-    exchange, location, login, param, start, start_raw,
+    AuthorizeParams, PASSWORD, Page, Pkce, READ, REDIRECT, WRITE, add_client, add_user,
+    authorize_code, consent, csrf_cookie, exchange, location, login, param, start, start_raw,
 };
-
-pub const REDIRECT: &str = "https://client.example/callback";
-pub const PASSWORD: &str = "correct horse battery";
-pub const READ: &str = "employees:read";
-pub const WRITE: &str = "employees:write";
 
 /// A client with [`REDIRECT`], an `editor` user `alice`, and parameters
 /// for them.

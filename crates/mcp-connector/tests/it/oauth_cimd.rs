@@ -21,7 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::common::{Opts, TestServer};
 use crate::db_test;
-use crate::oauth_token::{add_user, auth, expect_error, expect_tokens, pkce, post_form};
+use crate::oauth_flow::{Pkce, add_token_user, auth, code};
+use crate::oauth_token::{expect_error, expect_tokens, post_form};
 
 /// Assert that `client_id` is not a client, and not stored either.
 async fn refused(srv: &TestServer, client_id: &str) {
@@ -129,22 +130,10 @@ db_test!(
             .await
             .unwrap()
             .expect("Claude resolves");
-        let user = add_user(&srv, "viewer").await;
-        let (verifier, challenge) = pkce();
+        let user = add_token_user(&srv, "viewer").await;
+        let pkce = Pkce::new();
         let redirect = "https://claude.ai/api/mcp/auth_callback";
-        let code = mcp_connector::auth::issue::code(
-            a,
-            &mcp_connector::auth::issue::CodeRequest {
-                client_id: CLAUDE_CLIENT_ID.into(),
-                user_id: user,
-                redirect_uri: redirect.into(),
-                code_challenge: challenge,
-                scopes: mcp_connector::auth::ScopeSet::parse("employees:read"),
-                resource: a.resource.to_string(),
-            },
-        )
-        .await
-        .unwrap();
+        let code = code(&srv, CLAUDE_CLIENT_ID, &user, redirect, &pkce.challenge).await;
         let resource = format!("{}/mcp", srv.base);
         let res = post_form(
             &srv,
@@ -153,7 +142,7 @@ db_test!(
                 ("grant_type", "authorization_code"),
                 ("client_id", CLAUDE_CLIENT_ID),
                 ("code", &code),
-                ("code_verifier", &verifier),
+                ("code_verifier", &pkce.verifier),
                 ("redirect_uri", redirect),
                 ("resource", &resource),
             ],

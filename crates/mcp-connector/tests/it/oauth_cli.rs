@@ -7,17 +7,18 @@
 use std::io::Write as _;
 use std::process::{Output, Stdio};
 
-use mcp_connector::auth::ScopeSet;
 use mcp_connector::auth::issue;
-use mcp_connector::clock::unix_now;
+use mcp_connector::store::oauth::User;
 use mcp_connector_security::SecretString;
 use mcp_connector_security::password::verify_password;
 use serde_json::Value;
 
 use crate::common::{Opts, TestServer, binary};
 use crate::db_test;
-
-const PASSWORD: &str = "correct horse battery";
+use crate::oauth_flow::{
+    AuthorizeParams, PASSWORD, Pkce, authorize_code, exchange, param, tokens, valid,
+};
+use crate::oauth_token::{expect_tokens, post_form};
 
 /// Run `mcp-connector <args> --database-url <the server's>`, with `stdin`.
 fn run(srv: &TestServer, args: &[&str], stdin: Option<&str>) -> Output {
@@ -32,7 +33,13 @@ fn run(srv: &TestServer, args: &[&str], stdin: Option<&str>) -> Output {
             .expect("binary starts");
         let mut input = child.stdin.take().expect("stdin");
         if let Some(text) = stdin {
-            input.write_all(text.as_bytes()).expect("write stdin");
+            // A refused command may exit before it reads its input.
+            let written = input.write_all(text.as_bytes());
+            if let Err(e) = written
+                && e.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                panic!("write stdin: {e}");
+            }
         }
         drop(input);
         child.wait_with_output().expect("binary runs")
@@ -63,6 +70,11 @@ fn refused(o: &Output, reason: &str) {
     );
 }
 
+/// [`PASSWORD`] as typed on stdin.
+fn password_line() -> String {
+    format!("{PASSWORD}\n")
+}
+
 /// `client add --format json` → (id, secret).
 fn add_client(srv: &TestServer, extra: &[&str]) -> (String, Option<String>) {
     let mut args = vec!["client", "add", "--name", "Test", "--format", "json"];
@@ -74,12 +86,44 @@ fn add_client(srv: &TestServer, extra: &[&str]) -> (String, Option<String>) {
     )
 }
 
+/// `client add --name x <extra>` is refused for `reason`; nothing stored.
+async fn client_add_refused(srv: &TestServer, extra: &[&str], reason: &str) {
+    let mut args = vec!["client", "add", "--name", "x"];
+    args.extend_from_slice(extra);
+    refused(&run(srv, &args, None), reason);
+    assert!(srv.state.db.list_clients().await.expect("db").is_empty());
+}
+
+/// `user add <name> <extra>` with `stdin`.
+fn user_add(srv: &TestServer, name: &str, extra: &[&str], stdin: &str) -> Output {
+    let mut args = vec!["user", "add", name];
+    args.extend_from_slice(extra);
+    run(srv, &args, Some(stdin))
+}
+
+/// `user add <name> --role <role>` with [`PASSWORD`].
 fn add_user(srv: &TestServer, name: &str, role: &str) {
-    ok(&run(
-        srv,
-        &["user", "add", name, "--role", role, "--password-stdin"],
-        Some(&format!("{PASSWORD}\n")),
-    ));
+    let extra = ["--role", role, "--password-stdin"];
+    ok(&user_add(srv, name, &extra, &password_line()));
+}
+
+/// `user add bob <extra>` with `stdin` is refused for `reason`; no `bob`.
+async fn user_add_refused(srv: &TestServer, extra: &[&str], stdin: &str, reason: &str) {
+    refused(&user_add(srv, "bob", extra, stdin), reason);
+    assert!(user(srv, "bob").await.is_none());
+}
+
+async fn user(srv: &TestServer, name: &str) -> Option<User> {
+    srv.state.db.user_by_name(name).await.expect("db")
+}
+
+/// The stored `alice`.
+async fn alice(srv: &TestServer) -> User {
+    user(srv, "alice").await.expect("alice stored")
+}
+
+fn has_password(user: &User, password: &str) -> bool {
+    verify_password(&user.password_hash, &SecretString::new(password))
 }
 
 db_test!(client_add_shows_the_secret_once, Opts::oauth(), |srv| {
@@ -155,38 +199,13 @@ db_test!(
     client_add_refuses_a_plain_http_redirect,
     Opts::oauth(),
     |srv| {
-        let o = run(
-            &srv,
-            &[
-                "client",
-                "add",
-                "--name",
-                "x",
-                "--redirect-uri",
-                "http://evil.example/cb",
-            ],
-            None,
-        );
-        refused(&o, "must be https");
-        assert!(srv.state.db.list_clients().await.expect("db").is_empty());
+        let evil = ["--redirect-uri", "http://evil.example/cb"];
+        client_add_refused(&srv, &evil, "must be https").await;
     }
 );
 
 db_test!(client_credentials_needs_a_scope, Opts::oauth(), |srv| {
-    let o = run(
-        &srv,
-        &[
-            "client",
-            "add",
-            "--name",
-            "svc",
-            "--grant",
-            "client_credentials",
-        ],
-        None,
-    );
-    refused(&o, "--scope");
-    assert!(srv.state.db.list_clients().await.expect("db").is_empty());
+    client_add_refused(&srv, &["--grant", "client_credentials"], "--scope").await;
 });
 
 db_test!(client_credentials_client_is_stored, Opts::oauth(), |srv| {
@@ -206,29 +225,11 @@ db_test!(client_revoke_revokes_its_tokens, Opts::oauth(), |srv| {
         &srv,
         &["--grant", "client_credentials", "--scope", "employees:read"],
     );
-    let auth = srv.state.auth.as_ref().expect("oauth");
-    let t = issue::grant_and_tokens(auth, &id, None, &ScopeSet::parse("employees:read"), false)
-        .await
-        .unwrap();
-    let hash = issue::hash(&t.access_token);
-    assert!(
-        srv.state
-            .db
-            .access_token(&hash, unix_now())
-            .await
-            .unwrap()
-            .is_some()
-    );
+    let t = tokens(&srv, &id, None, "employees:read", false).await;
+    assert!(valid(&srv, &t.access_token).await);
 
     ok(&run(&srv, &["client", "revoke", &id], None));
-    assert!(
-        srv.state
-            .db
-            .access_token(&hash, unix_now())
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!valid(&srv, &t.access_token).await);
     let list = ok(&run(&srv, &["client", "list"], None));
     assert!(list.contains("revoked"), "{list}");
     let json: Value = serde_json::from_str(&ok(&run(
@@ -254,33 +255,18 @@ db_test!(client_revoke_of_an_unknown_id_fails, Opts::oauth(), |srv| {
 });
 
 db_test!(user_add_and_list, Opts::oauth(), |srv| {
-    ok(&run(
-        &srv,
-        &[
-            "user",
-            "add",
-            "alice",
-            "--role",
-            "editor",
-            "--email",
-            "a@example.com",
-            "--password-stdin",
-        ],
-        Some(&format!("{PASSWORD}\n")),
-    ));
-    let user = srv
-        .state
-        .db
-        .user_by_name("alice")
-        .await
-        .unwrap()
-        .expect("stored");
+    let extra = [
+        "--role",
+        "editor",
+        "--email",
+        "a@example.com",
+        "--password-stdin",
+    ];
+    ok(&user_add(&srv, "alice", &extra, &password_line()));
+    let user = alice(&srv).await;
     assert_eq!((user.role.as_str(), user.disabled), ("editor", false));
     assert_eq!(user.email.as_deref(), Some("a@example.com"));
-    assert!(verify_password(
-        &user.password_hash,
-        &SecretString::new(PASSWORD)
-    ));
+    assert!(has_password(&user, PASSWORD));
     for format in ["text", "json"] {
         let list = ok(&run(&srv, &["user", "list", "--format", format], None));
         assert!(list.contains("alice") && list.contains("editor"), "{list}");
@@ -292,79 +278,28 @@ db_test!(user_add_and_list, Opts::oauth(), |srv| {
 });
 
 db_test!(user_add_refuses_a_short_password, Opts::oauth(), |srv| {
-    let o = run(
-        &srv,
-        &["user", "add", "bob", "--role", "viewer", "--password-stdin"],
-        Some("short\n"),
-    );
-    refused(&o, "at least 12 characters");
-    assert!(
-        srv.state
-            .db
-            .user_by_name("bob")
-            .await
-            .expect("db")
-            .is_none()
-    );
+    let args = ["--role", "viewer", "--password-stdin"];
+    user_add_refused(&srv, &args, "short\n", "at least 12 characters").await;
 });
 
 db_test!(user_add_refuses_an_unknown_role, Opts::oauth(), |srv| {
-    let o = run(
-        &srv,
-        &["user", "add", "bob", "--role", "admin", "--password-stdin"],
-        Some(&format!("{PASSWORD}\n")),
-    );
-    refused(&o, "unknown role `admin`");
-    assert!(
-        srv.state
-            .db
-            .user_by_name("bob")
-            .await
-            .expect("db")
-            .is_none()
-    );
+    let args = ["--role", "admin", "--password-stdin"];
+    user_add_refused(&srv, &args, &password_line(), "unknown role `admin`").await;
 });
 
 db_test!(user_add_needs_password_stdin, Opts::oauth(), |srv| {
-    let o = run(
-        &srv,
-        &["user", "add", "bob", "--role", "viewer"],
-        Some(&format!("{PASSWORD}\n")),
-    );
-    refused(&o, "--password-stdin");
-    assert!(
-        srv.state
-            .db
-            .user_by_name("bob")
-            .await
-            .expect("db")
-            .is_none()
-    );
+    let args = ["--role", "viewer"];
+    user_add_refused(&srv, &args, &password_line(), "--password-stdin").await;
 });
 
 db_test!(user_add_refuses_a_taken_name, Opts::oauth(), |srv| {
     add_user(&srv, "alice", "viewer");
-    let o = run(
-        &srv,
-        &[
-            "user",
-            "add",
-            "alice",
-            "--role",
-            "editor",
-            "--password-stdin",
-        ],
-        Some(&format!("{PASSWORD}\n")),
+    let extra = ["--role", "editor", "--password-stdin"];
+    refused(
+        &user_add(&srv, "alice", &extra, &password_line()),
+        "already exists",
     );
-    refused(&o, "already exists");
-    let user = srv
-        .state
-        .db
-        .user_by_name("alice")
-        .await
-        .unwrap()
-        .expect("kept");
-    assert_eq!(user.role, "viewer");
+    assert_eq!(alice(&srv).await.role, "viewer");
 });
 
 db_test!(
@@ -372,73 +307,20 @@ db_test!(
     Opts::oauth(),
     |srv| {
         add_user(&srv, "alice", "editor");
-        let user = srv
-            .state
-            .db
-            .user_by_name("alice")
-            .await
-            .unwrap()
-            .expect("stored");
+        let user = alice(&srv).await;
         let (client, _) = add_client(&srv, &[]);
-        let auth = srv.state.auth.as_ref().expect("oauth");
-        let t = issue::grant_and_tokens(
-            auth,
-            &client,
-            Some(&user.id),
-            &ScopeSet::parse("employees:read"),
-            true,
-        )
-        .await
-        .unwrap();
-        let hash = issue::hash(&t.access_token);
-        assert!(
-            srv.state
-                .db
-                .access_token(&hash, unix_now())
-                .await
-                .unwrap()
-                .is_some()
-        );
+        let t = tokens(&srv, &client, Some(&user.id), "employees:read", true).await;
+        assert!(valid(&srv, &t.access_token).await);
 
         ok(&run(&srv, &["user", "disable", "alice"], None));
-        assert!(
-            srv.state
-                .db
-                .user_by_name("alice")
-                .await
-                .unwrap()
-                .unwrap()
-                .disabled
-        );
-        assert!(
-            srv.state
-                .db
-                .access_token(&hash, unix_now())
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(alice(&srv).await.disabled);
+        assert!(!valid(&srv, &t.access_token).await);
         assert!(ok(&run(&srv, &["user", "list"], None)).contains("disabled"));
 
         ok(&run(&srv, &["user", "enable", "alice"], None));
-        assert!(
-            !srv.state
-                .db
-                .user_by_name("alice")
-                .await
-                .unwrap()
-                .unwrap()
-                .disabled
-        );
+        assert!(!alice(&srv).await.disabled);
         // Re-enabling does not bring revoked tokens back.
-        assert!(
-            srv.state
-                .db
-                .access_token(&hash, unix_now())
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(!valid(&srv, &t.access_token).await);
     }
 );
 
@@ -456,77 +338,28 @@ db_test!(
 db_test!(user_passwd_changes_the_password, Opts::oauth(), |srv| {
     add_user(&srv, "alice", "viewer");
     let new = "a different long password";
-    ok(&run(
-        &srv,
-        &["user", "passwd", "alice", "--password-stdin"],
-        Some(&format!("{new}\r\n")),
-    ));
-    let user = srv
-        .state
-        .db
-        .user_by_name("alice")
-        .await
-        .unwrap()
-        .expect("stored");
-    assert!(verify_password(
-        &user.password_hash,
-        &SecretString::new(new)
-    ));
-    assert!(!verify_password(
-        &user.password_hash,
-        &SecretString::new(PASSWORD)
-    ));
+    let args = ["user", "passwd", "alice", "--password-stdin"];
+    ok(&run(&srv, &args, Some(&format!("{new}\r\n"))));
+    let user = alice(&srv).await;
+    assert!(has_password(&user, new));
+    assert!(!has_password(&user, PASSWORD));
 });
 
 db_test!(user_passwd_refuses_a_short_password, Opts::oauth(), |srv| {
     add_user(&srv, "alice", "viewer");
-    let o = run(
-        &srv,
-        &["user", "passwd", "alice", "--password-stdin"],
-        Some("tiny\n"),
-    );
-    refused(&o, "at least 12 characters");
-    let user = srv
-        .state
-        .db
-        .user_by_name("alice")
-        .await
-        .unwrap()
-        .expect("stored");
-    assert!(verify_password(
-        &user.password_hash,
-        &SecretString::new(PASSWORD)
-    ));
+    let args = ["user", "passwd", "alice", "--password-stdin"];
+    refused(&run(&srv, &args, Some("tiny\n")), "at least 12 characters");
+    assert!(has_password(&alice(&srv).await, PASSWORD));
 });
 
 db_test!(token_revoke_ends_the_grant, Opts::oauth(), |srv| {
     let (client, _) = add_client(&srv, &[]);
-    let auth = srv.state.auth.as_ref().expect("oauth");
-    let t = issue::grant_and_tokens(
-        auth,
-        &client,
-        None,
-        &ScopeSet::parse("employees:read"),
-        true,
-    )
-    .await
-    .unwrap();
-    let hash = issue::hash(&t.access_token);
+    let t = tokens(&srv, &client, None, "employees:read", true).await;
     let refresh = t.refresh_token.expect("refresh");
     // By the refresh token, read from stdin: the access token goes too.
-    ok(&run(
-        &srv,
-        &["token", "revoke", "-"],
-        Some(&format!("{refresh}\n")),
-    ));
-    assert!(
-        srv.state
-            .db
-            .access_token(&hash, unix_now())
-            .await
-            .unwrap()
-            .is_none()
-    );
+    let stdin = format!("{refresh}\n");
+    ok(&run(&srv, &["token", "revoke", "-"], Some(&stdin)));
+    assert!(!valid(&srv, &t.access_token).await);
     refused(
         &run(&srv, &["token", "revoke", &t.access_token], None),
         "no live token",
@@ -546,54 +379,42 @@ db_test!(
 
 // What the CLI creates works on the real endpoints.
 
+const CALLBACK: &str = "http://127.0.0.1:9/callback";
+
+/// `alice` (an editor) logs in to client `id` and allows: the code and
+/// its verifier.
+async fn alice_code(srv: &TestServer, id: &str) -> (String, Pkce) {
+    let pkce = Pkce::new();
+    let params = AuthorizeParams::new(srv, id, CALLBACK, "alice", PASSWORD, &pkce);
+    let back = authorize_code(srv, &params)
+        .await
+        .unwrap_or_else(|r| panic!("flow stopped: {}", r.status()));
+    (param(&back, "code").expect("code"), pkce)
+}
+
 db_test!(
     cli_user_and_client_complete_the_login_flow,
     Opts::oauth(),
     |srv| {
-        use crate::oauth_flow::{AuthorizeParams, Pkce, authorize_code, exchange, param};
         add_user(&srv, "alice", "editor");
-        let redirect = "http://127.0.0.1:9/callback";
-        let (id, secret) = add_client(&srv, &["--redirect-uri", redirect]);
+        let (id, secret) = add_client(&srv, &["--redirect-uri", CALLBACK]);
         let secret = secret.expect("confidential");
-        let pkce = Pkce::new();
-        let params = AuthorizeParams::new(&srv, &id, redirect, "alice", PASSWORD, &pkce);
-        let back = authorize_code(&srv, &params)
-            .await
-            .unwrap_or_else(|r| panic!("flow stopped: {}", r.status()));
-        let code = param(&back, "code").expect("code");
-        let res = exchange(&srv, &id, Some(&secret), &code, &pkce.verifier, redirect).await;
-        assert_eq!(res.status(), 200);
-        let body: Value = res.json().await.expect("json");
-        assert!(
-            body["access_token"]
-                .as_str()
-                .is_some_and(|t| t.starts_with("mcpat_"))
-        );
+        let (code, pkce) = alice_code(&srv, &id).await;
+        let res = exchange(&srv, &id, Some(&secret), &code, &pkce.verifier, CALLBACK).await;
+        expect_tokens(res).await;
         // A wrong secret is refused: the CLI stored the hash of the printed one.
-        let pkce = Pkce::new();
-        let params = AuthorizeParams::new(&srv, &id, redirect, "alice", PASSWORD, &pkce);
-        let back = authorize_code(&srv, &params).await.expect("flow");
-        let code = param(&back, "code").expect("code");
-        let res = exchange(
-            &srv,
-            &id,
-            Some("mcpcs_wrong"),
-            &code,
-            &pkce.verifier,
-            redirect,
-        )
-        .await;
+        let (code, pkce) = alice_code(&srv, &id).await;
+        let wrong = Some("mcpcs_wrong");
+        let res = exchange(&srv, &id, wrong, &code, &pkce.verifier, CALLBACK).await;
         assert_eq!(res.status(), 401);
     }
 );
 
 db_test!(disabled_user_cannot_log_in, Opts::oauth(), |srv| {
-    use crate::oauth_flow::{AuthorizeParams, Pkce, authorize_code};
     add_user(&srv, "alice", "editor");
-    let redirect = "http://127.0.0.1:9/callback";
-    let (id, _) = add_client(&srv, &["--redirect-uri", redirect]);
+    let (id, _) = add_client(&srv, &["--redirect-uri", CALLBACK]);
     ok(&run(&srv, &["user", "disable", "alice"], None));
-    let params = AuthorizeParams::new(&srv, &id, redirect, "alice", PASSWORD, &Pkce::new());
+    let params = AuthorizeParams::new(&srv, &id, CALLBACK, "alice", PASSWORD, &Pkce::new());
     let refused = authorize_code(&srv, &params)
         .await
         .expect_err("login refused");
@@ -609,30 +430,12 @@ db_test!(
             &["--grant", "client_credentials", "--scope", "employees:read"],
         );
         let secret = secret.expect("secret");
-        let url = format!("{}/token", srv.base);
-        let basic = srv
-            .client
-            .post(&url)
-            .basic_auth(&id, Some(&secret))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("grant_type=client_credentials")
-            .send()
-            .await
-            .expect("send");
-        assert_eq!(basic.status(), 200);
-        let body: Value = basic.json().await.expect("json");
+        let grant = ("grant_type", "client_credentials");
+        let basic = post_form(&srv, "/token", &[grant], Some((&id, &secret))).await;
+        let body = expect_tokens(basic).await;
         assert_eq!(body["scope"], "employees:read");
         assert!(body.get("refresh_token").is_none(), "{body}");
-        let post = srv
-            .client
-            .post(&url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!(
-                "grant_type=client_credentials&client_id={id}&client_secret={secret}"
-            ))
-            .send()
-            .await
-            .expect("send");
-        assert_eq!(post.status(), 200);
+        let form = [grant, ("client_id", &id), ("client_secret", &secret)];
+        expect_tokens(post_form(&srv, "/token", &form, None).await).await;
     }
 );

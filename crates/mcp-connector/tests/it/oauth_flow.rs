@@ -1,7 +1,7 @@
-//! Shared helpers for tests that need the browser side of the OAuth flow:
-//! users and clients for set-up, PKCE pairs, and a driver that walks
-//! `GET /authorize` → login page → consent page over real HTTP, carrying
-//! the CSRF cookie like a browser does.
+//! Shared helpers of the OAuth tests, the one place for them: users and
+//! clients for set-up, codes and tokens minted by the server's own issuing
+//! code, PKCE pairs, and a driver that walks `GET /authorize` → login page →
+//! consent page over real HTTP, carrying the CSRF cookie like a browser does.
 //!
 //! The lower-level steps ([`start`], [`login`], [`consent`]) are public too,
 //! so that negative tests can stop or tamper at any step.
@@ -9,7 +9,8 @@
 // Tests may unwrap: a panic is the failure report here.
 #![allow(clippy::unwrap_used, dead_code)]
 
-use mcp_connector::auth::issue;
+use mcp_connector::auth::issue::{self, TokenResponse};
+use mcp_connector::auth::{Auth, ScopeSet};
 use mcp_connector::clock::unix_now;
 use mcp_connector::store::oauth::{ClientOrigin, NewClient, NewUser};
 use mcp_connector_security::password::hash_password;
@@ -20,18 +21,43 @@ use url::Url;
 
 use crate::common::TestServer;
 
+pub const REDIRECT: &str = "https://client.example/callback";
+pub const PASSWORD: &str = "correct horse battery";
+pub const READ: &str = "employees:read";
+pub const WRITE: &str = "employees:write";
+
+pub fn auth(srv: &TestServer) -> &Auth {
+    srv.state.auth.as_ref().expect("oauth mode")
+}
+
 /// Store a user with an argon2id hash of `password` (at least 12
 /// characters) and `role`; returns its id.
 pub async fn add_user(srv: &TestServer, username: &str, password: &str, role: &str) -> String {
-    let id = issue::id();
     let hash = hash_password(&SecretString::new(password)).expect("password hashes");
+    insert_user(srv, username, hash, role).await
+}
+
+/// A user of `role` with a random name who never logs in (no password
+/// matches), for tests that mint codes or tokens directly; returns its id.
+pub async fn add_token_user(srv: &TestServer, role: &str) -> String {
+    let username = format!("u{}", random_token(6));
+    insert_user(srv, &username, "$argon2id$unused".into(), role).await
+}
+
+async fn insert_user(
+    srv: &TestServer,
+    username: &str,
+    password_hash: String,
+    role: &str,
+) -> String {
+    let id = issue::id();
     srv.state
         .db
         .insert_user(&NewUser {
             id: id.clone(),
             username: username.into(),
             email: None,
-            password_hash: hash,
+            password_hash,
             role: role.into(),
             now: unix_now(),
         })
@@ -40,36 +66,149 @@ pub async fn add_user(srv: &TestServer, username: &str, password: &str, role: &s
     id
 }
 
+/// A client to store with [`insert_client`]. The default is a public
+/// client for [`REDIRECT`] with the `authorization_code` and
+/// `refresh_token` grants, made by the CLI just now.
+#[derive(Debug, Clone)]
+pub struct ClientSpec<'a> {
+    pub name: &'a str,
+    pub redirect_uris: &'a [&'a str],
+    /// Confidential (`client_secret_basic`) when set.
+    pub secret: bool,
+    pub grants: &'a [&'a str],
+    pub scopes: &'a str,
+    pub origin: ClientOrigin,
+    pub created_at: i64,
+}
+
+impl Default for ClientSpec<'_> {
+    fn default() -> Self {
+        Self {
+            name: "Test client",
+            redirect_uris: &[REDIRECT],
+            secret: false,
+            grants: &["authorization_code", "refresh_token"],
+            scopes: "",
+            origin: ClientOrigin::Cli,
+            created_at: unix_now(),
+        }
+    }
+}
+
+/// Store the client `spec`; returns (id, secret).
+pub async fn insert_client(srv: &TestServer, spec: &ClientSpec<'_>) -> (String, Option<String>) {
+    let id = issue::id();
+    let secret = spec.secret.then(|| issue::credential(issue::SECRET_PREFIX));
+    srv.state
+        .db
+        .insert_client(&NewClient {
+            id: id.clone(),
+            secret_hash: secret.as_deref().map(issue::hash),
+            name: spec.name.into(),
+            redirect_uris: spec.redirect_uris.iter().map(|s| (*s).to_owned()).collect(),
+            grant_types: spec.grants.iter().map(|g| (*g).to_owned()).collect(),
+            scopes: spec.scopes.into(),
+            auth_method: if spec.secret {
+                "client_secret_basic".into()
+            } else {
+                "none".into()
+            },
+            origin: spec.origin,
+            now: spec.created_at,
+        })
+        .await
+        .expect("insert client");
+    (id, secret)
+}
+
 /// Store a client allowed `authorization_code` and `refresh_token`;
-/// confidential (`client_secret_post`) when `secret`. Returns (id, secret).
+/// confidential when `secret`. Returns (id, secret).
 pub async fn add_client(
     srv: &TestServer,
     name: &str,
     redirect_uris: &[&str],
     secret: bool,
 ) -> (String, Option<String>) {
-    let id = issue::id();
-    let secret = secret.then(|| issue::credential(issue::SECRET_PREFIX));
-    srv.state
-        .db
-        .insert_client(&NewClient {
-            id: id.clone(),
-            secret_hash: secret.as_deref().map(issue::hash),
-            name: name.into(),
-            redirect_uris: redirect_uris.iter().map(|s| (*s).to_owned()).collect(),
-            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-            scopes: String::new(),
-            auth_method: if secret.is_some() {
-                "client_secret_post".into()
-            } else {
-                "none".into()
-            },
-            origin: ClientOrigin::Cli,
-            now: unix_now(),
-        })
+    let spec = ClientSpec {
+        name,
+        redirect_uris,
+        secret,
+        ..ClientSpec::default()
+    };
+    insert_client(srv, &spec).await
+}
+
+/// The default [`ClientSpec`], confidential when `secret`.
+pub async fn test_client(srv: &TestServer, secret: bool) -> (String, Option<String>) {
+    let spec = ClientSpec {
+        secret,
+        ..ClientSpec::default()
+    };
+    insert_client(srv, &spec).await
+}
+
+/// An authorization code for `client_id`, `user_id` and `redirect_uri`
+/// with `challenge` and scope [`READ`], issued by the server's own code.
+pub async fn code(
+    srv: &TestServer,
+    client_id: &str,
+    user_id: &str,
+    redirect_uri: &str,
+    challenge: &str,
+) -> String {
+    let a = auth(srv);
+    issue::code(
+        a,
+        &issue::CodeRequest {
+            client_id: client_id.into(),
+            user_id: user_id.into(),
+            redirect_uri: redirect_uri.into(),
+            code_challenge: challenge.into(),
+            scopes: ScopeSet::parse(READ),
+            resource: a.resource.to_string(),
+        },
+    )
+    .await
+    .expect("issue code")
+}
+
+/// A new grant for `client` (and `user`) with `scopes`, and its tokens
+/// (a refresh token when `refresh`), issued by the server's own code.
+pub async fn tokens(
+    srv: &TestServer,
+    client: &str,
+    user: Option<&str>,
+    scopes: &str,
+    refresh: bool,
+) -> TokenResponse {
+    let scopes = ScopeSet::parse(scopes);
+    issue::grant_and_tokens(auth(srv), client, user, &scopes, refresh)
         .await
-        .expect("insert client");
-    (id, secret)
+        .expect("tokens")
+}
+
+/// The grant of `token` if it is a live access token.
+pub async fn live_grant(srv: &TestServer, token: &str) -> Option<String> {
+    let hash = issue::hash(token);
+    let found = srv.state.db.access_token(&hash, unix_now()).await;
+    found.expect("db").map(|t| t.grant_id)
+}
+
+/// Whether `token` is a live access token.
+pub async fn valid(srv: &TestServer, token: &str) -> bool {
+    live_grant(srv, token).await.is_some()
+}
+
+/// An access token of a new grant: (token, grant id).
+pub async fn mint(
+    srv: &TestServer,
+    client: &str,
+    user: Option<&str>,
+    scopes: &str,
+) -> (String, String) {
+    let t = tokens(srv, client, user, scopes, false).await;
+    let grant = live_grant(srv, &t.access_token).await.expect("live token");
+    (t.access_token, grant)
 }
 
 /// A PKCE verifier and its S256 challenge.

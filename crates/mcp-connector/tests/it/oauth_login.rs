@@ -9,12 +9,10 @@ use mcp_connector::clock::unix_now;
 
 use crate::common::{Opts, TestServer};
 use crate::db_test;
-use crate::oauth_authorize::{
-    PASSWORD, READ, REDIRECT, WRITE, exchange_ok, expect_error_redirect, setup,
-};
+use crate::oauth_authorize::{exchange_ok, expect_error_redirect, setup};
 use crate::oauth_flow::{
-    AuthorizeParams, Page, Pkce, add_client, consent_raw, location, login, login_raw, post_form,
-    start, start_raw,
+    AuthorizeParams, PASSWORD, Page, Pkce, READ, REDIRECT, WRITE, add_client, consent_raw,
+    location, login, login_raw, post_form, start, start_raw,
 };
 
 db_test!(pages_refuse_framing_and_caching, Opts::oauth(), |srv| {

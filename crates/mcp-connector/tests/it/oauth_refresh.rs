@@ -1,19 +1,24 @@
 //! `POST /token` refresh and client_credentials grants, `POST /revoke` and
 //! the cleanup of expired rows and unused registrations. Helpers live in
-//! [`crate::oauth_token`].
+//! [`crate::oauth_flow`] (set-up) and [`crate::oauth_token`] (requests).
 
 // Tests may unwrap: a panic is the failure report here.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
-use mcp_connector::auth::{ScopeSet, cleanup, issue};
+use mcp_connector::auth::cleanup;
 use mcp_connector::clock::unix_now;
 use mcp_connector::store::oauth::ClientOrigin;
 
 use crate::common::Opts;
 use crate::db_test;
-use crate::oauth_token::*;
+use crate::oauth_flow::{
+    ClientSpec, READ, add_token_user, auth, insert_client, test_client, tokens, valid,
+};
+use crate::oauth_token::{
+    expect_error, expect_tokens, issued_code, post_form, refresh, revoke, s, signed_in,
+};
 
 db_test!(refresh_rotates, Opts::oauth(), |srv| {
     let (client, t) = signed_in(&srv).await;
@@ -69,7 +74,7 @@ db_test!(
     Opts::oauth(),
     |srv| {
         let (_, t) = signed_in(&srv).await;
-        let (other, _) = add_client(&srv, false).await;
+        let (other, _) = test_client(&srv, false).await;
         let res = refresh(&srv, &other, s(&t, "refresh_token")).await;
         expect_error(res, 400, "invalid_grant").await;
     }
@@ -79,23 +84,13 @@ db_test!(
     refresh_for_disabled_user_is_invalid_grant,
     Opts::oauth(),
     |srv| {
-        let user = add_user(&srv, "editor").await;
-        let (client, _) = add_client(&srv, false).await;
-        let (verifier, challenge) = pkce();
-        let code = code(&srv, &client, &user, &challenge).await;
-        let t = expect_tokens(exchange(&srv, &client, &code, &verifier).await).await;
-        let name = srv.state.db.user(&user).await.unwrap().unwrap().username;
-        srv.state
-            .db
-            .set_user_disabled(&name, true, unix_now())
-            .await
-            .unwrap();
-        expect_error(
-            refresh(&srv, &client, s(&t, "refresh_token")).await,
-            400,
-            "invalid_grant",
-        )
-        .await;
+        let c = issued_code(&srv, false).await;
+        let t = expect_tokens(c.exchange(&srv).await).await;
+        let name = srv.state.db.user(&c.user).await.unwrap().unwrap().username;
+        let db = &srv.state.db;
+        db.set_user_disabled(&name, true, unix_now()).await.unwrap();
+        let res = refresh(&srv, &c.client, s(&t, "refresh_token")).await;
+        expect_error(res, 400, "invalid_grant").await;
     }
 );
 
@@ -120,15 +115,13 @@ db_test!(
     client_credentials_issues_access_only,
     Opts::oauth(),
     |srv| {
-        let (client, secret) = add_client_with(
-            &srv,
-            true,
-            &["client_credentials"],
-            "employees:read employees:write",
-            ClientOrigin::Cli,
-            unix_now(),
-        )
-        .await;
+        let spec = ClientSpec {
+            secret: true,
+            grants: &["client_credentials"],
+            scopes: "employees:read employees:write",
+            ..ClientSpec::default()
+        };
+        let (client, secret) = insert_client(&srv, &spec).await;
         let secret = secret.unwrap();
         let res = post_form(
             &srv,
@@ -151,7 +144,7 @@ db_test!(
     client_credentials_for_public_client_is_refused,
     Opts::oauth(),
     |srv| {
-        let (client, _) = add_client(&srv, false).await;
+        let (client, _) = test_client(&srv, false).await;
         let res = post_form(
             &srv,
             "/token",
@@ -168,17 +161,8 @@ db_test!(
     Opts::oauth(),
     |srv| {
         let (client, t) = signed_in(&srv).await;
-        let res = post_form(
-            &srv,
-            "/revoke",
-            &[
-                ("client_id", &client),
-                ("token", s(&t, "refresh_token")),
-                ("token_type_hint", "refresh_token"),
-            ],
-            None,
-        )
-        .await;
+        let hint = Some("refresh_token");
+        let res = revoke(&srv, &client, s(&t, "refresh_token"), hint).await;
         assert_eq!(res.status(), 200);
         assert!(!valid(&srv, s(&t, "access_token")).await);
         expect_error(
@@ -191,14 +175,8 @@ db_test!(
 );
 
 db_test!(revoking_unknown_token_is_ok, Opts::oauth(), |srv| {
-    let (client, _) = add_client(&srv, false).await;
-    let res = post_form(
-        &srv,
-        "/revoke",
-        &[("client_id", &client), ("token", "mcpat_nope")],
-        None,
-    )
-    .await;
+    let (client, _) = test_client(&srv, false).await;
+    let res = revoke(&srv, &client, "mcpat_nope", None).await;
     assert_eq!(res.status(), 200);
 });
 
@@ -207,14 +185,8 @@ db_test!(
     Opts::oauth(),
     |srv| {
         let (_, t) = signed_in(&srv).await;
-        let (other, _) = add_client(&srv, false).await;
-        let res = post_form(
-            &srv,
-            "/revoke",
-            &[("client_id", &other), ("token", s(&t, "access_token"))],
-            None,
-        )
-        .await;
+        let (other, _) = test_client(&srv, false).await;
+        let res = revoke(&srv, &other, s(&t, "access_token"), None).await;
         assert_eq!(res.status(), 200);
         assert!(valid(&srv, s(&t, "access_token")).await);
     }
@@ -225,13 +197,7 @@ db_test!(
     Opts::oauth(),
     |srv| {
         let (_, t) = signed_in(&srv).await;
-        let res = post_form(
-            &srv,
-            "/revoke",
-            &[("client_id", "nobody"), ("token", s(&t, "access_token"))],
-            None,
-        )
-        .await;
+        let res = revoke(&srv, "nobody", s(&t, "access_token"), None).await;
         expect_error(res, 401, "invalid_client").await;
         assert!(valid(&srv, s(&t, "access_token")).await);
     }
@@ -242,14 +208,20 @@ db_test!(
     Opts::oauth(),
     |srv| {
         let old = unix_now() - 3 * 24 * 3600;
-        let grants = ["authorization_code", "refresh_token"];
-        let (unused, _) = add_client_with(&srv, false, &grants, "", ClientOrigin::Dcr, old).await;
-        let (used, _) = add_client_with(&srv, false, &grants, "", ClientOrigin::Dcr, old).await;
-        let (cli, _) = add_client_with(&srv, false, &grants, "", ClientOrigin::Cli, old).await;
-        let user = add_user(&srv, "viewer").await;
-        issue::grant_and_tokens(auth(&srv), &used, Some(&user), &ScopeSet::parse(READ), true)
-            .await
-            .unwrap();
+        let registered = ClientSpec {
+            origin: ClientOrigin::Dcr,
+            created_at: old,
+            ..ClientSpec::default()
+        };
+        let (unused, _) = insert_client(&srv, &registered).await;
+        let (used, _) = insert_client(&srv, &registered).await;
+        let by_cli = ClientSpec {
+            origin: ClientOrigin::Cli,
+            ..registered
+        };
+        let (cli, _) = insert_client(&srv, &by_cli).await;
+        let user = add_token_user(&srv, "viewer").await;
+        tokens(&srv, &used, Some(&user), READ, true).await;
         let removed = cleanup::run_once(auth(&srv)).await.unwrap();
         assert!(removed >= 1);
         let db = &srv.state.db;

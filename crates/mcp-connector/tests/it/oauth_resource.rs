@@ -8,91 +8,19 @@
 use std::time::{Duration, Instant};
 
 use mcp_connector::audit::store as audit_store;
-use mcp_connector::auth::ScopeSet;
-use mcp_connector::auth::issue::{self, TokenRequest};
+use mcp_connector::auth::issue;
 use mcp_connector::clock::unix_now;
-use mcp_connector::store::oauth::{ClientOrigin, Grant, NewClient, NewToken, NewUser, TokenKind};
+use mcp_connector::store::oauth::{Grant, NewToken, TokenKind};
 use serde_json::{Value, json};
 
 use crate::common::{LEGACY, Opts, TestServer, read_message};
 use crate::db_test;
-
-pub async fn add_user(srv: &TestServer, username: &str, role: &str) -> String {
-    let id = issue::id();
-    srv.state
-        .db
-        .insert_user(&NewUser {
-            id: id.clone(),
-            username: username.into(),
-            email: Some(format!("{username}@example.com")),
-            // Never used to log in here.
-            password_hash: "$argon2id$unused".into(),
-            role: role.into(),
-            now: unix_now(),
-        })
-        .await
-        .expect("insert user");
-    id
-}
-
-pub async fn add_client(srv: &TestServer) -> String {
-    let id = issue::id();
-    srv.state
-        .db
-        .insert_client(&NewClient {
-            id: id.clone(),
-            secret_hash: None,
-            name: "test client".into(),
-            redirect_uris: vec!["http://127.0.0.1:9/cb".into()],
-            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-            scopes: String::new(),
-            auth_method: "none".into(),
-            origin: ClientOrigin::Cli,
-            now: unix_now(),
-        })
-        .await
-        .expect("insert client");
-    id
-}
-
-/// A grant and an access token for it, minted by the server's issuing code:
-/// (token, grant id).
-pub async fn mint(
-    srv: &TestServer,
-    client: &str,
-    user: Option<&str>,
-    scopes: &str,
-) -> (String, String) {
-    let auth = srv.state.auth.as_ref().expect("oauth mode");
-    let grant = Grant {
-        id: issue::id(),
-        client_id: client.into(),
-        user_id: user.map(str::to_owned),
-        scopes: scopes.into(),
-        resource: auth.resource.to_string(),
-        now: unix_now(),
-    };
-    srv.state.db.insert_grant(&grant).await.expect("grant");
-    let t = issue::tokens(
-        auth,
-        &TokenRequest {
-            grant_id: grant.id.clone(),
-            client_id: client.into(),
-            user_id: user.map(str::to_owned),
-            scopes: ScopeSet::parse(scopes),
-            resource: auth.resource.to_string(),
-            refresh: false,
-        },
-    )
-    .await
-    .expect("tokens");
-    (t.access_token, grant.id)
-}
+use crate::oauth_flow::{add_token_user, mint, test_client, tokens};
 
 /// An access token row written directly, for states `issue` never produces.
 async fn raw_token(srv: &TestServer, resource: &str, expires_at: i64) -> String {
-    let client = add_client(srv).await;
-    let user = add_user(srv, "raw", "editor").await;
+    let (client, _) = test_client(srv, false).await;
+    let user = add_token_user(srv, "editor").await;
     let grant = Grant {
         id: issue::id(),
         client_id: client.clone(),
@@ -122,11 +50,16 @@ async fn raw_token(srv: &TestServer, resource: &str, expires_at: i64) -> String 
 }
 
 /// A user of `role` and a token of theirs with `scopes`: (token, user id).
-async fn user_token(srv: &TestServer, name: &str, role: &str, scopes: &str) -> (String, String) {
-    let user = add_user(srv, name, role).await;
-    let client = add_client(srv).await;
+async fn user_token(srv: &TestServer, role: &str, scopes: &str) -> (String, String) {
+    let user = add_token_user(srv, role).await;
+    let (client, _) = test_client(srv, false).await;
     let (token, _) = mint(srv, &client, Some(&user), scopes).await;
     (token, user)
+}
+
+/// POST `body` with `token` as the bearer token.
+async fn post_bearer(srv: &TestServer, token: &str, body: &Value) -> reqwest::Response {
+    post(srv, Some(&format!("Bearer {token}")), body).await
 }
 
 /// POST a legacy-era JSON-RPC request with `authorization` (if any).
@@ -155,9 +88,9 @@ pub fn count_call() -> Value {
 
 /// `tools/call` with a bearer token: (status, reply).
 pub async fn call(srv: &TestServer, token: &str, tool: &str, args: Value) -> (u16, Value) {
-    let res = post(
+    let res = post_bearer(
         srv,
-        Some(&format!("Bearer {token}")),
+        token,
         &rpc("tools/call", json!({"name": tool, "arguments": args})),
     )
     .await;
@@ -166,12 +99,7 @@ pub async fn call(srv: &TestServer, token: &str, tool: &str, args: Value) -> (u1
 }
 
 async fn tool_names(srv: &TestServer, token: &str) -> Vec<String> {
-    let res = post(
-        srv,
-        Some(&format!("Bearer {token}")),
-        &rpc("tools/list", json!({})),
-    )
-    .await;
+    let res = post_bearer(srv, token, &rpc("tools/list", json!({}))).await;
     assert_eq!(res.status(), 200);
     let reply = read_message(res).await;
     reply["result"]["tools"]
@@ -210,10 +138,24 @@ pub async fn assert_invalid_token(res: reqwest::Response, srv: &TestServer) {
 }
 
 async fn valid_count(srv: &TestServer, token: &str) -> u16 {
-    post(srv, Some(&format!("Bearer {token}")), &count_call())
+    post_bearer(srv, token, &count_call())
         .await
         .status()
         .as_u16()
+}
+
+/// Revoke `grant` through `srv`; when that happened.
+async fn revoke_grant(srv: &TestServer, grant: &str) -> Instant {
+    let revoked = Instant::now();
+    let done = srv.state.db.revoke_grant(grant, unix_now()).await;
+    done.expect("revoke");
+    revoked
+}
+
+/// Assert that `srv` refuses `token` within five seconds of `since`.
+async fn assert_refused_within_five_seconds(srv: &TestServer, token: &str, since: Instant) {
+    let took = refused_within(srv, token, since).await;
+    assert!(took < Duration::from_secs(5), "took {took:?}");
 }
 
 /// Poll until `token` is refused; how long that took after `since`.
@@ -281,7 +223,7 @@ db_test!(malformed_bearer_header_is_invalid, Opts::oauth(), |srv| {
 db_test!(expired_token_is_invalid, Opts::oauth(), |srv| {
     let auth = srv.state.auth.clone().expect("auth");
     let token = raw_token(&srv, &auth.resource, unix_now() - 1).await;
-    let res = post(&srv, Some(&format!("Bearer {token}")), &count_call()).await;
+    let res = post_bearer(&srv, &token, &count_call()).await;
     assert_invalid_token(res, &srv).await;
 });
 
@@ -290,13 +232,13 @@ db_test!(
     Opts::oauth(),
     |srv| {
         let token = raw_token(&srv, "https://other.example/mcp", unix_now() + 3600).await;
-        let res = post(&srv, Some(&format!("Bearer {token}")), &count_call()).await;
+        let res = post_bearer(&srv, &token, &count_call()).await;
         assert_invalid_token(res, &srv).await;
     }
 );
 
 db_test!(token_in_query_string_is_ignored, Opts::oauth(), |srv| {
-    let (token, _) = user_token(&srv, "ann", "viewer", "employees:read").await;
+    let (token, _) = user_token(&srv, "viewer", "employees:read").await;
     let res = srv
         .client
         .post(format!("{}?access_token={token}", srv.url))
@@ -312,7 +254,7 @@ db_test!(token_in_query_string_is_ignored, Opts::oauth(), |srv| {
 });
 
 db_test!(valid_token_calls_tools, Opts::oauth(), |srv| {
-    let (token, _) = user_token(&srv, "ann", "viewer", "employees:read").await;
+    let (token, _) = user_token(&srv, "viewer", "employees:read").await;
     let (status, reply) = call(
         &srv,
         &token,
@@ -331,21 +273,13 @@ db_test!(
     revoked_token_is_refused_within_five_seconds,
     Opts::oauth(),
     |srv| {
-        let (token, grant) = {
-            let user = add_user(&srv, "ann", "viewer").await;
-            let client = add_client(&srv).await;
-            mint(&srv, &client, Some(&user), "employees:read").await
-        };
+        let user = add_token_user(&srv, "viewer").await;
+        let (client, _) = test_client(&srv, false).await;
+        let (token, grant) = mint(&srv, &client, Some(&user), "employees:read").await;
         // Cached as valid now.
         assert_eq!(valid_count(&srv, &token).await, 200);
-        let revoked = Instant::now();
-        srv.state
-            .db
-            .revoke_grant(&grant, unix_now())
-            .await
-            .expect("revoke");
-        let took = refused_within(&srv, &token, revoked).await;
-        assert!(took < Duration::from_secs(5), "took {took:?}");
+        let revoked = revoke_grant(&srv, &grant).await;
+        assert_refused_within_five_seconds(&srv, &token, revoked).await;
     }
 );
 
@@ -353,18 +287,12 @@ db_test!(revocation_reaches_other_replicas, Opts::oauth(), |srv| {
     let replica = srv.replica(Opts::oauth()).await;
     // The replica has its own public URL, hence its own resource: mint
     // there, and use it on the replica, revoke through the first server.
-    let user = add_user(&srv, "ann", "viewer").await;
-    let client = add_client(&srv).await;
+    let user = add_token_user(&srv, "viewer").await;
+    let (client, _) = test_client(&srv, false).await;
     let (token, grant) = mint(&replica, &client, Some(&user), "employees:read").await;
     assert_eq!(valid_count(&replica, &token).await, 200);
-    let revoked = Instant::now();
-    srv.state
-        .db
-        .revoke_grant(&grant, unix_now())
-        .await
-        .expect("revoke");
-    let took = refused_within(&replica, &token, revoked).await;
-    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let revoked = revoke_grant(&srv, &grant).await;
+    assert_refused_within_five_seconds(&replica, &token, revoked).await;
     replica.stop().await;
 });
 
@@ -378,18 +306,9 @@ fn fixed_origin() -> Opts {
 }
 
 db_test!(tokens_survive_a_restart, fixed_origin(), |srv| {
-    let user = add_user(&srv, "ann", "viewer").await;
-    let client = add_client(&srv).await;
-    let auth = srv.state.auth.as_ref().expect("oauth mode");
-    let tokens = issue::grant_and_tokens(
-        auth,
-        &client,
-        Some(&user),
-        &ScopeSet::parse("employees:read"),
-        true,
-    )
-    .await
-    .expect("tokens");
+    let user = add_token_user(&srv, "viewer").await;
+    let (client, _) = test_client(&srv, false).await;
+    let tokens = tokens(&srv, &client, Some(&user), "employees:read", true).await;
     // The first server goes away; a new one starts on the same database.
     srv.shutdown.cancel();
     let restarted = srv.replica(fixed_origin()).await;
@@ -407,23 +326,22 @@ db_test!(
     disabled_user_is_refused_within_five_seconds,
     Opts::oauth(),
     |srv| {
-        let (token, _) = user_token(&srv, "ann", "viewer", "employees:read").await;
+        let (token, user) = user_token(&srv, "viewer", "employees:read").await;
         assert_eq!(valid_count(&srv, &token).await, 200);
+        let db = &srv.state.db;
+        let name = db.user(&user).await.expect("db").expect("user").username;
         let disabled = Instant::now();
         assert!(
-            srv.state
-                .db
-                .set_user_disabled("ann", true, unix_now())
+            db.set_user_disabled(&name, true, unix_now())
                 .await
                 .expect("disable")
         );
-        let took = refused_within(&srv, &token, disabled).await;
-        assert!(took < Duration::from_secs(5), "took {took:?}");
+        assert_refused_within_five_seconds(&srv, &token, disabled).await;
     }
 );
 
 db_test!(viewer_cannot_see_write_tools, Opts::oauth(), |srv| {
-    let (token, _) = user_token(&srv, "vic", "viewer", "employees:read").await;
+    let (token, _) = user_token(&srv, "viewer", "employees:read").await;
     let names = tool_names(&srv, &token).await;
     assert!(
         names.contains(&"get_employee_count".to_owned()),
@@ -438,7 +356,7 @@ db_test!(
     Opts::oauth(),
     |srv| {
         // Even a token that names the write scope cannot exceed the role.
-        let (token, _) = user_token(&srv, "vic", "viewer", "employees:read employees:write").await;
+        let (token, _) = user_token(&srv, "viewer", "employees:read employees:write").await;
         let (status, reply) = call(
             &srv,
             &token,
@@ -458,7 +376,7 @@ db_test!(
 );
 
 db_test!(editor_sees_write_tools, Opts::oauth(), |srv| {
-    let (token, _) = user_token(&srv, "eve", "editor", "employees:read").await;
+    let (token, _) = user_token(&srv, "editor", "employees:read").await;
     let names = tool_names(&srv, &token).await;
     assert!(names.contains(&"add_employee".to_owned()), "{names:?}");
     assert!(names.contains(&"remove_employee".to_owned()), "{names:?}");
@@ -468,11 +386,8 @@ db_test!(
     editor_token_without_write_scope_gets_403,
     Opts::oauth(),
     |srv| {
-        let (token, _) = user_token(&srv, "eve", "editor", "employees:read").await;
-        let res = post(
-        &srv,
-        Some(&format!("Bearer {token}")),
-        &rpc(
+        let (token, _) = user_token(&srv, "editor", "employees:read").await;
+        let res = post_bearer(&srv, &token, &rpc(
             "tools/call",
             json!({"name": "add_employee", "arguments": {"name": "Mallory", "department": "engineering", "title": "x"}}),
         ),
@@ -503,7 +418,7 @@ db_test!(
 );
 
 db_test!(editor_token_with_write_scope_writes, Opts::oauth(), |srv| {
-    let (token, _) = user_token(&srv, "eve", "editor", "employees:read employees:write").await;
+    let (token, _) = user_token(&srv, "editor", "employees:read employees:write").await;
     let (status, reply) = call(
         &srv,
         &token,
@@ -516,13 +431,8 @@ db_test!(editor_token_with_write_scope_writes, Opts::oauth(), |srv| {
 });
 
 db_test!(resources_need_the_read_scope, Opts::oauth(), |srv| {
-    let (token, _) = user_token(&srv, "eve", "editor", "employees:write").await;
-    let res = post(
-        &srv,
-        Some(&format!("Bearer {token}")),
-        &rpc("resources/list", json!({})),
-    )
-    .await;
+    let (token, _) = user_token(&srv, "editor", "employees:write").await;
+    let res = post_bearer(&srv, &token, &rpc("resources/list", json!({}))).await;
     assert_eq!(res.status(), 403);
     assert!(www_authenticate(&res).contains("scope=\"employees:read\""));
 });
@@ -531,15 +441,15 @@ db_test!(
     read_tool_without_read_scope_gets_403,
     Opts::oauth(),
     |srv| {
-        let (token, _) = user_token(&srv, "eve", "editor", "employees:write").await;
-        let res = post(&srv, Some(&format!("Bearer {token}")), &count_call()).await;
+        let (token, _) = user_token(&srv, "editor", "employees:write").await;
+        let res = post_bearer(&srv, &token, &count_call()).await;
         assert_eq!(res.status(), 403);
         assert!(www_authenticate(&res).contains("scope=\"employees:read\""));
     }
 );
 
 db_test!(service_client_token_works, Opts::oauth(), |srv| {
-    let client = add_client(&srv).await;
+    let (client, _) = test_client(&srv, false).await;
     let (token, _) = mint(&srv, &client, None, "employees:read").await;
     assert_eq!(valid_count(&srv, &token).await, 200);
     // Its ceiling is its own scopes: write tools are hidden.
@@ -548,7 +458,7 @@ db_test!(service_client_token_works, Opts::oauth(), |srv| {
 });
 
 db_test!(audit_record_names_the_subject, Opts::oauth(), |srv| {
-    let (token, user) = user_token(&srv, "ann", "viewer", "employees:read").await;
+    let (token, user) = user_token(&srv, "viewer", "employees:read").await;
     assert_eq!(valid_count(&srv, &token).await, 200);
     let records = audit_store::since(&srv.state.db, 0, 100)
         .await
@@ -582,8 +492,8 @@ db_test!(
         ..Opts::oauth()
     },
     |srv| {
-        let (ann, _) = user_token(&srv, "ann", "viewer", "employees:read").await;
-        let (bob, _) = user_token(&srv, "bob", "viewer", "employees:read").await;
+        let (ann, _) = user_token(&srv, "viewer", "employees:read").await;
+        let (bob, _) = user_token(&srv, "viewer", "employees:read").await;
         assert_eq!(valid_count(&srv, &ann).await, 200);
         assert_eq!(valid_count(&srv, &ann).await, 200);
         assert_eq!(valid_count(&srv, &ann).await, 429);

@@ -1,8 +1,8 @@
-//! `POST /token` and `POST /revoke`: the three grants, client
-//! authentication, code replay, refresh rotation and reuse, revocation and
-//! cleanup. Codes are minted directly through `auth::issue` (the browser
-//! flow is tested in `oauth_flow`). The helpers at the top are shared by
-//! the other back-channel test modules.
+//! `POST /token`: the authorization code grant, client authentication and
+//! code replay. Codes are minted directly through `auth::issue` (the
+//! browser flow is tested in `oauth_flow`). The back-channel helpers here
+//! (forms, error and token assertions, refresh, revoke) are shared by the
+//! other back-channel test modules; set-up helpers live in `oauth_flow`.
 
 // Tests may unwrap: a panic is the failure report here.
 #![allow(clippy::unwrap_used)]
@@ -10,110 +10,74 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use mcp_connector::auth::{Auth, ScopeSet, issue};
 use mcp_connector::clock::unix_now;
-use mcp_connector::store::oauth::{ClientOrigin, NewClient, NewUser};
-use mcp_connector_security::pkce::s256_challenge;
-use mcp_connector_security::random_token;
 use serde_json::Value;
 
 use crate::common::{Opts, TestServer};
 use crate::db_test;
+use crate::oauth_flow::{Pkce, READ, REDIRECT, add_token_user, code, exchange, test_client, valid};
 
-pub const REDIRECT: &str = "https://client.example/callback";
-pub const READ: &str = "employees:read";
-
-pub fn auth(srv: &TestServer) -> &Auth {
-    srv.state.auth.as_ref().expect("oauth mode")
+/// A code issued to a new client for a new `editor`, with its verifier.
+pub struct Issued {
+    pub user: String,
+    pub client: String,
+    /// The client secret of a confidential client.
+    pub secret: Option<String>,
+    pub code: String,
+    pub verifier: String,
 }
 
-/// A user of `role`; returns its id.
-pub async fn add_user(srv: &TestServer, role: &str) -> String {
-    let id = issue::id();
-    srv.state
-        .db
-        .insert_user(&NewUser {
-            id: id.clone(),
-            username: format!("u{}", random_token(6)),
-            email: None,
-            password_hash: "not used by these tests".into(),
-            role: role.into(),
-            now: unix_now(),
-        })
-        .await
-        .expect("insert user");
-    id
-}
-
-/// A client with `grants`; confidential (`client_secret_basic`) when
-/// `secret`. Returns (id, secret).
-pub async fn add_client_with(
-    srv: &TestServer,
-    secret: bool,
-    grants: &[&str],
-    scopes: &str,
-    origin: ClientOrigin,
-    created_at: i64,
-) -> (String, Option<String>) {
-    let id = issue::id();
-    let secret = secret.then(|| issue::credential(issue::SECRET_PREFIX));
-    srv.state
-        .db
-        .insert_client(&NewClient {
-            id: id.clone(),
-            secret_hash: secret.as_deref().map(issue::hash),
-            name: "Test client".into(),
-            redirect_uris: vec![REDIRECT.into()],
-            grant_types: grants.iter().map(|g| (*g).to_owned()).collect(),
-            scopes: scopes.into(),
-            auth_method: if secret.is_some() {
-                "client_secret_basic".into()
-            } else {
-                "none".into()
-            },
-            origin,
-            now: created_at,
-        })
-        .await
-        .expect("insert client");
-    (id, secret)
-}
-
-pub async fn add_client(srv: &TestServer, secret: bool) -> (String, Option<String>) {
-    add_client_with(
-        srv,
+/// A code for [`REDIRECT`]; the client is confidential when `confidential`.
+pub async fn issued_code(srv: &TestServer, confidential: bool) -> Issued {
+    let user = add_token_user(srv, "editor").await;
+    let (client, secret) = test_client(srv, confidential).await;
+    let pkce = Pkce::new();
+    let code = code(srv, &client, &user, REDIRECT, &pkce.challenge).await;
+    Issued {
+        user,
+        client,
         secret,
-        &["authorization_code", "refresh_token"],
-        "",
-        ClientOrigin::Cli,
-        unix_now(),
-    )
-    .await
+        code,
+        verifier: pkce.verifier,
+    }
 }
 
-/// A fresh PKCE pair: (verifier, S256 challenge).
-pub fn pkce() -> (String, String) {
-    let verifier = random_token(32);
-    let challenge = s256_challenge(&verifier);
-    (verifier, challenge)
-}
+impl Issued {
+    /// The code exchange parameters, without client authentication.
+    pub fn form<'a>(&'a self, redirect_uri: &'a str) -> Vec<(&'a str, &'a str)> {
+        vec![
+            ("grant_type", "authorization_code"),
+            ("code", &self.code),
+            ("code_verifier", &self.verifier),
+            ("redirect_uri", redirect_uri),
+        ]
+    }
 
-/// An authorization code for `client_id` and `user_id` with `challenge`.
-pub async fn code(srv: &TestServer, client_id: &str, user_id: &str, challenge: &str) -> String {
-    let a = auth(srv);
-    issue::code(
-        a,
-        &issue::CodeRequest {
-            client_id: client_id.into(),
-            user_id: user_id.into(),
-            redirect_uri: REDIRECT.into(),
-            code_challenge: challenge.into(),
-            scopes: ScopeSet::parse(READ),
-            resource: a.resource.to_string(),
-        },
-    )
-    .await
-    .expect("issue code")
+    /// Exchange the code as the public client it was issued to.
+    pub async fn exchange(&self, srv: &TestServer) -> reqwest::Response {
+        exchange(
+            srv,
+            &self.client,
+            None,
+            &self.code,
+            &self.verifier,
+            REDIRECT,
+        )
+        .await
+    }
+
+    /// Exchange the code with `redirect_uri` and `extra` parameters.
+    pub async fn exchange_with(
+        &self,
+        srv: &TestServer,
+        redirect_uri: &str,
+        extra: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut form = self.form(redirect_uri);
+        form.push(("client_id", &self.client));
+        form.extend_from_slice(extra);
+        post_form(srv, "/token", &form, None).await
+    }
 }
 
 /// POST a form to `path`, with HTTP Basic credentials if given (each part
@@ -171,46 +135,11 @@ pub async fn expect_tokens(res: reqwest::Response) -> Value {
     v
 }
 
-/// Whether `token` is a live access token.
-pub async fn valid(srv: &TestServer, token: &str) -> bool {
-    srv.state
-        .db
-        .access_token(&issue::hash(token), unix_now())
-        .await
-        .unwrap()
-        .is_some()
-}
-
-/// Exchange `code` as the public client `client_id`.
-pub async fn exchange(
-    srv: &TestServer,
-    client_id: &str,
-    code: &str,
-    verifier: &str,
-) -> reqwest::Response {
-    post_form(
-        srv,
-        "/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("client_id", client_id),
-            ("code", code),
-            ("code_verifier", verifier),
-            ("redirect_uri", REDIRECT),
-        ],
-        None,
-    )
-    .await
-}
-
 /// A public client with a fresh token pair: (client id, tokens).
 pub async fn signed_in(srv: &TestServer) -> (String, Value) {
-    let user = add_user(srv, "editor").await;
-    let (client, _) = add_client(srv, false).await;
-    let (verifier, challenge) = pkce();
-    let code = code(srv, &client, &user, &challenge).await;
-    let tokens = expect_tokens(exchange(srv, &client, &code, &verifier).await).await;
-    (client, tokens)
+    let c = issued_code(srv, false).await;
+    let tokens = expect_tokens(c.exchange(srv).await).await;
+    (c.client, tokens)
 }
 
 pub async fn refresh(srv: &TestServer, client: &str, token: &str) -> reqwest::Response {
@@ -225,6 +154,20 @@ pub async fn refresh(srv: &TestServer, client: &str, token: &str) -> reqwest::Re
         None,
     )
     .await
+}
+
+/// `POST /revoke` as the public client `client`.
+pub async fn revoke(
+    srv: &TestServer,
+    client: &str,
+    token: &str,
+    hint: Option<&str>,
+) -> reqwest::Response {
+    let mut form = vec![("client_id", client), ("token", token)];
+    if let Some(h) = hint {
+        form.push(("token_type_hint", h));
+    }
+    post_form(srv, "/revoke", &form, None).await
 }
 
 pub fn s<'a>(v: &'a Value, k: &str) -> &'a str {
@@ -243,34 +186,19 @@ db_test!(
 );
 
 db_test!(wrong_verifier_is_invalid_grant, Opts::oauth(), |srv| {
-    let user = add_user(&srv, "editor").await;
-    let (client, _) = add_client(&srv, false).await;
-    let (_, challenge) = pkce();
-    let code = code(&srv, &client, &user, &challenge).await;
-    let (other_verifier, _) = pkce();
-    expect_error(
-        exchange(&srv, &client, &code, &other_verifier).await,
-        400,
-        "invalid_grant",
-    )
-    .await;
+    let c = issued_code(&srv, false).await;
+    let other = Pkce::new().verifier;
+    let res = exchange(&srv, &c.client, None, &c.code, &other, REDIRECT).await;
+    expect_error(res, 400, "invalid_grant").await;
 });
 
 db_test!(replayed_code_revokes_first_tokens, Opts::oauth(), |srv| {
-    let user = add_user(&srv, "editor").await;
-    let (client, _) = add_client(&srv, false).await;
-    let (verifier, challenge) = pkce();
-    let code = code(&srv, &client, &user, &challenge).await;
-    let first = expect_tokens(exchange(&srv, &client, &code, &verifier).await).await;
+    let c = issued_code(&srv, false).await;
+    let first = expect_tokens(c.exchange(&srv).await).await;
     assert!(valid(&srv, s(&first, "access_token")).await);
-    expect_error(
-        exchange(&srv, &client, &code, &verifier).await,
-        400,
-        "invalid_grant",
-    )
-    .await;
+    expect_error(c.exchange(&srv).await, 400, "invalid_grant").await;
     assert!(!valid(&srv, s(&first, "access_token")).await);
-    let r = refresh(&srv, &client, s(&first, "refresh_token")).await;
+    let r = refresh(&srv, &c.client, s(&first, "refresh_token")).await;
     expect_error(r, 400, "invalid_grant").await;
 });
 
@@ -285,37 +213,16 @@ db_test!(
         ..Opts::oauth()
     },
     |srv| {
-        let user = add_user(&srv, "editor").await;
-        let (client, _) = add_client(&srv, false).await;
-        let (verifier, challenge) = pkce();
-        let code = code(&srv, &client, &user, &challenge).await;
-        expect_error(
-            exchange(&srv, &client, &code, &verifier).await,
-            400,
-            "invalid_grant",
-        )
-        .await;
+        let c = issued_code(&srv, false).await;
+        expect_error(c.exchange(&srv).await, 400, "invalid_grant").await;
     }
 );
 
 db_test!(wrong_redirect_uri_is_invalid_grant, Opts::oauth(), |srv| {
-    let user = add_user(&srv, "editor").await;
-    let (client, _) = add_client(&srv, false).await;
-    let (verifier, challenge) = pkce();
-    let code = code(&srv, &client, &user, &challenge).await;
-    let res = post_form(
-        &srv,
-        "/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("client_id", &client),
-            ("code", &code),
-            ("code_verifier", &verifier),
-            ("redirect_uri", "https://client.example/other"),
-        ],
-        None,
-    )
-    .await;
+    let c = issued_code(&srv, false).await;
+    let res = c
+        .exchange_with(&srv, "https://client.example/other", &[])
+        .await;
     expect_error(res, 400, "invalid_grant").await;
 });
 
@@ -323,39 +230,17 @@ db_test!(
     code_of_another_client_is_invalid_grant,
     Opts::oauth(),
     |srv| {
-        let user = add_user(&srv, "editor").await;
-        let (victim, _) = add_client(&srv, false).await;
-        let (thief, _) = add_client(&srv, false).await;
-        let (verifier, challenge) = pkce();
-        let code = code(&srv, &victim, &user, &challenge).await;
-        expect_error(
-            exchange(&srv, &thief, &code, &verifier).await,
-            400,
-            "invalid_grant",
-        )
-        .await;
+        let victim = issued_code(&srv, false).await;
+        let (thief, _) = test_client(&srv, false).await;
+        let res = exchange(&srv, &thief, None, &victim.code, &victim.verifier, REDIRECT).await;
+        expect_error(res, 400, "invalid_grant").await;
     }
 );
 
 db_test!(other_resource_is_invalid_target, Opts::oauth(), |srv| {
-    let user = add_user(&srv, "editor").await;
-    let (client, _) = add_client(&srv, false).await;
-    let (verifier, challenge) = pkce();
-    let code = code(&srv, &client, &user, &challenge).await;
-    let res = post_form(
-        &srv,
-        "/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("client_id", &client),
-            ("code", &code),
-            ("code_verifier", &verifier),
-            ("redirect_uri", REDIRECT),
-            ("resource", "https://other.example/mcp"),
-        ],
-        None,
-    )
-    .await;
+    let c = issued_code(&srv, false).await;
+    let other = [("resource", "https://other.example/mcp")];
+    let res = c.exchange_with(&srv, REDIRECT, &other).await;
     expect_error(res, 400, "invalid_target").await;
 });
 
@@ -365,26 +250,18 @@ async fn confidential_exchange(
     how: &str,
     secret_override: Option<&str>,
 ) -> reqwest::Response {
-    let user = add_user(srv, "editor").await;
-    let (client, secret) = add_client(srv, true).await;
-    let secret = secret_override.map_or(secret.unwrap(), str::to_owned);
-    let (verifier, challenge) = pkce();
-    let code = code(srv, &client, &user, &challenge).await;
-    let mut params = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("code_verifier", verifier.as_str()),
-        ("redirect_uri", REDIRECT),
-    ];
+    let c = issued_code(srv, true).await;
+    let secret = secret_override.map_or(c.secret.clone().unwrap(), str::to_owned);
+    let mut params = c.form(REDIRECT);
     match how {
-        "basic" => post_form(srv, "/token", &params, Some((&client, &secret))).await,
+        "basic" => post_form(srv, "/token", &params, Some((&c.client, &secret))).await,
         "post" => {
-            params.push(("client_id", &client));
+            params.push(("client_id", &c.client));
             params.push(("client_secret", &secret));
             post_form(srv, "/token", &params, None).await
         }
         _ => {
-            params.push(("client_id", &client));
+            params.push(("client_id", &c.client));
             post_form(srv, "/token", &params, None).await
         }
     }
@@ -431,23 +308,10 @@ db_test!(unknown_client_is_invalid_client, Opts::oauth(), |srv| {
 });
 
 db_test!(revoked_client_is_invalid_client, Opts::oauth(), |srv| {
-    let user = add_user(&srv, "editor").await;
-    let (client, _) = add_client(&srv, false).await;
-    let (verifier, challenge) = pkce();
-    let code = code(&srv, &client, &user, &challenge).await;
-    assert!(
-        srv.state
-            .db
-            .revoke_client(&client, unix_now())
-            .await
-            .unwrap()
-    );
-    expect_error(
-        exchange(&srv, &client, &code, &verifier).await,
-        401,
-        "invalid_client",
-    )
-    .await;
+    let c = issued_code(&srv, false).await;
+    let revoked = srv.state.db.revoke_client(&c.client, unix_now()).await;
+    assert!(revoked.unwrap());
+    expect_error(c.exchange(&srv).await, 401, "invalid_client").await;
 });
 
 db_test!(json_body_is_invalid_request, Opts::oauth(), |srv| {
@@ -465,7 +329,7 @@ db_test!(
     unknown_grant_is_unsupported_grant_type,
     Opts::oauth(),
     |srv| {
-        let (client, _) = add_client(&srv, false).await;
+        let (client, _) = test_client(&srv, false).await;
         let res = post_form(
             &srv,
             "/token",

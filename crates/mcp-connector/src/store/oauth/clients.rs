@@ -151,12 +151,13 @@ impl Db {
     /// The client `id`, revoked or not.
     pub async fn client(&self, id: &str) -> Result<Option<Client>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM oauth_clients WHERE id = $1");
-        on_write!(self, |pool| {
-            match sqlx::query(&sql).bind(id).fetch_optional(pool).await? {
-                Some(r) => Ok(Some(client(&r)?)),
-                None => Ok(None),
-            }
-        })
+        on_write!(self, |pool| sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+            .as_ref()
+            .map(client)
+            .transpose())
     }
 
     /// Every client, oldest first.

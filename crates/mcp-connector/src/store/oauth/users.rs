@@ -82,27 +82,28 @@ impl Db {
 
     /// The user called `username` (exact match).
     pub async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM oauth_users WHERE username = $1");
-        on_read!(self, |pool| match sqlx::query(&sql)
-            .bind(username)
-            .fetch_optional(pool)
-            .await?
-        {
-            Some(r) => Ok(Some(user(&r)?)),
-            None => Ok(None),
-        })
+        self.user_where("username", username).await
     }
 
     /// The user with id `id`.
     pub async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM oauth_users WHERE id = $1");
-        on_read!(
-            self,
-            |pool| match sqlx::query(&sql).bind(id).fetch_optional(pool).await? {
-                Some(r) => Ok(Some(user(&r)?)),
-                None => Ok(None),
-            }
-        )
+        self.user_where("id", id).await
+    }
+
+    /// The user whose `column` (a fixed name, never input) equals `value`.
+    async fn user_where(
+        &self,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Option<User>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM oauth_users WHERE {column} = $1");
+        on_read!(self, |pool| sqlx::query(&sql)
+            .bind(value)
+            .fetch_optional(pool)
+            .await?
+            .as_ref()
+            .map(user)
+            .transpose())
     }
 
     /// Every user, by name.
