@@ -356,16 +356,23 @@ pub async fn start(State(auth): State<Auth>, headers: HeaderMap, uri: Uri) -> Re
             "`code_challenge` is not a valid S256 challenge",
         );
     }
-    // MCP requires clients to send `resource` (RFC 8707), but a client that
-    // omits it can only mean this server, the only resource this
-    // authorization server issues tokens for: accept it and bind the code
-    // to the canonical URI. A `resource` naming anything else is refused.
+    // MCP (2025-06-18 on) requires clients to send `resource` (RFC 8707),
+    // and the code is bound to it. A client that omits it is refused unless
+    // the operator allows older clients (`auth.require_resource = false`);
+    // then it can only mean this server, the one resource this
+    // authorization server issues tokens for. Anything else is refused.
     let resource = match params.get("resource") {
         Some(r) if auth.is_this_resource(r) => auth.resource.to_string(),
         Some(_) => {
             return fail(
                 "invalid_target",
                 "`resource` is not this server's MCP endpoint",
+            );
+        }
+        None if auth.config.require_resource => {
+            return fail(
+                "invalid_request",
+                "`resource` is required: the URL of this server's MCP endpoint (RFC 8707)",
             );
         }
         None => auth.resource.to_string(),

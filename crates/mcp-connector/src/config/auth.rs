@@ -56,6 +56,10 @@ pub struct AuthConfig {
     /// A rotated refresh token presented again within this window gets new
     /// tokens instead of revoking the family (concurrent refreshes).
     pub refresh_grace: Duration,
+    /// Refuse an authorization request without `resource` (RFC 8707), as
+    /// MCP requires clients to send it. `false` binds such a request to
+    /// this server's MCP URL instead, for clients older than MCP 2025-06-18.
+    pub require_resource: bool,
     /// Dynamic Client Registration (RFC 7591) at `/register`.
     pub registration: bool,
     /// Client ID Metadata Documents: https `client_id`s fetched on demand.
@@ -85,6 +89,7 @@ impl Default for AuthConfig {
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             code_ttl: Duration::from_secs(60),
             refresh_grace: Duration::from_secs(30),
+            require_resource: true,
             registration: true,
             client_metadata_documents: true,
             cimd_allow_private_networks: false,
@@ -182,6 +187,7 @@ pub(super) fn auth(s: AuthSection, mode: Option<AuthMode>) -> Result<AuthConfig,
             }
             Some(v) => Duration::from_secs(v),
         },
+        require_resource: s.require_resource.unwrap_or(d.require_resource),
         registration: s.registration.unwrap_or(d.registration),
         client_metadata_documents: s
             .client_metadata_documents

@@ -128,6 +128,8 @@ pub struct AuthSection {
     pub code_ttl_secs: Option<u64>,
     /// Window in which a just-rotated refresh token still works (concurrent refreshes).
     pub refresh_grace_secs: Option<u64>,
+    /// Refuse authorization requests without `resource` (default true).
+    pub require_resource: Option<bool>,
     /// Dynamic Client Registration at `/register` (default true).
     pub registration: Option<bool>,
     /// Accept https URLs as client ids (Client ID Metadata Documents; default true).

@@ -320,9 +320,29 @@ db_test!(trailing_slash_resource_is_accepted, Opts::oauth(), |srv| {
     exchange_ok(&srv, &p, &pkce, &url).await;
 });
 
+db_test!(missing_resource_is_invalid_request, Opts::oauth(), |srv| {
+    let (mut p, _) = setup(&srv, "viewer").await;
+    p.resource = None;
+    let res = start_raw(&srv, &p).await;
+    expect_error_redirect(&srv, &res, &p, "invalid_request");
+    let url = location(&res).expect("Location");
+    assert!(
+        param(&url, "error_description")
+            .unwrap()
+            .contains("resource")
+    );
+});
+
+fn resource_optional(c: &mut mcp_connector::config::Config) {
+    c.auth.require_resource = false;
+}
+
 db_test!(
-    missing_resource_binds_the_canonical_one,
-    Opts::oauth(),
+    missing_resource_binds_the_canonical_one_when_allowed,
+    Opts {
+        tweak: Some(resource_optional),
+        ..Opts::oauth()
+    },
     |srv| {
         let (mut p, pkce) = setup(&srv, "viewer").await;
         p.resource = None;
