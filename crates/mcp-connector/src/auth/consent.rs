@@ -14,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use mcp_connector_security::{SecretString, ct_eq, sha256_hex};
+use mcp_connector_security::{SecretString, ct_eq, random_token, sha256_hex};
 use serde::{Deserialize, Serialize};
 
 use super::authorize::{
@@ -45,6 +45,8 @@ struct Ticket {
     /// The scopes the consent page offered (space-separated).
     offered: String,
     exp: i64,
+    /// Makes the ticket single-use (see [`crate::store::Db::claim_nonce`]).
+    nonce: String,
 }
 
 /// The posted form. Every field is single-valued except `scope`.
@@ -271,6 +273,7 @@ fn consent_page(auth: &Auth, pending: Pending, user: &User, csrf: &str) -> Respo
         user_id: user.id.clone(),
         offered: offered.to_string(),
         exp: unix_now() + TICKET_TTL_SECS,
+        nonce: random_token(16),
     };
     let json = match serde_json::to_vec(&ticket) {
         Ok(j) => j,
@@ -307,6 +310,19 @@ async fn consent_step(
     }
     if ticket.exp < unix_now() {
         return expired();
+    }
+    // One decision per consent page: a resubmitted form (back button, a
+    // second tab, a replay from the same browser) mints nothing.
+    match auth.db.claim_nonce(&ticket.nonce, ticket.exp).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Already answered",
+                "This consent page was already submitted. Start again from the application.",
+            );
+        }
+        Err(e) => return internal(&e),
     }
     // A denial stands whether or not it is recorded.
     let denied = async |description: &'static str| {

@@ -12,7 +12,7 @@ use crate::db_test;
 use crate::oauth_authorize::{exchange_ok, expect_error_redirect, setup};
 use crate::oauth_flow::{
     AuthorizeParams, PASSWORD, Page, Pkce, READ, REDIRECT, WRITE, add_client, consent_raw,
-    location, login, login_raw, post_form, start, start_raw,
+    location, login, login_raw, param, post_form, start, start_raw,
 };
 
 db_test!(pages_refuse_framing_and_caching, Opts::oauth(), |srv| {
@@ -282,6 +282,22 @@ db_test!(
         expect_error_redirect(&srv, &res, &p, "access_denied");
     }
 );
+
+db_test!(consent_page_is_single_use, Opts::oauth(), |srv| {
+    let (p, _) = setup(&srv, "viewer").await;
+    let page = start(&srv, &p).await.unwrap();
+    let consent_page = login(&srv, &page, "alice", PASSWORD).await.unwrap();
+    let first = consent_raw(&srv, &consent_page, "allow", &[READ.into()]).await;
+    assert_eq!(first.status().as_u16(), 303);
+    assert!(param(&location(&first).unwrap(), "code").is_some());
+    // The same form again (same ticket, same CSRF cookie): no second code.
+    let again = consent_raw(&srv, &consent_page, "allow", &[READ.into()]).await;
+    assert_eq!(again.status().as_u16(), 400);
+    assert!(again.headers().get("location").is_none());
+    let body = again.text().await.unwrap();
+    assert!(body.contains("already submitted"), "{body}");
+    assert!(!body.contains("mcpac_"));
+});
 
 db_test!(deny_is_access_denied, Opts::oauth(), |srv| {
     let (p, _) = setup(&srv, "viewer").await;

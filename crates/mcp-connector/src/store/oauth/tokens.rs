@@ -349,6 +349,21 @@ impl Db {
         }) > 0)
     }
 
+    /// Use the one-time `nonce` (valid until `expires_at`). `false` if it
+    /// was used before: of two concurrent uses exactly one succeeds.
+    pub async fn claim_nonce(&self, nonce: &str, expires_at: i64) -> Result<bool, StoreError> {
+        Ok(on_write!(self, |pool| {
+            sqlx::query(
+            "INSERT INTO oauth_used_nonces (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING"
+        )
+        .bind(nonce)
+        .bind(expires_at)
+        .execute(pool)
+        .await?
+        .rows_affected()
+        }) == 1)
+    }
+
     /// Delete expired codes and tokens (after `keep` seconds more, so that
     /// a late replay is still recognised) and grants with nothing left.
     /// Returns the number of rows deleted.
@@ -359,6 +374,7 @@ impl Db {
             for sql in [
                 "DELETE FROM oauth_codes WHERE expires_at < $1",
                 "DELETE FROM oauth_tokens WHERE expires_at < $1",
+                "DELETE FROM oauth_used_nonces WHERE expires_at < $1",
                 "DELETE FROM oauth_grants WHERE created_at < $1 \
                  AND NOT EXISTS (SELECT 1 FROM oauth_tokens t WHERE t.grant_id = oauth_grants.id) \
                  AND NOT EXISTS (SELECT 1 FROM oauth_codes c WHERE c.grant_id = oauth_grants.id)",
