@@ -33,6 +33,8 @@ enum Command {
     CheckConfig(ConfigArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate(ConfigArgs),
+    /// Print the JSON Schema of the config file (for editors and CI).
+    ConfigSchema,
     /// Print the address presets for network.allow and warn when one may be out of date.
     IpRanges(ConfigArgs),
     /// Inspect the tools the connector serves.
@@ -187,6 +189,10 @@ pub fn run() -> ExitCode {
         Command::Serve(args) => serve::run(&args),
         Command::CheckConfig(args) => check_config::run(&args),
         Command::Migrate(args) => migrate::run(&args),
+        Command::ConfigSchema => {
+            print!("{}", crate::config::file::json_schema());
+            Ok(())
+        }
         Command::IpRanges(args) => ip_ranges::run(&args),
         Command::Tools {
             command: ToolsCommand::List(args),

@@ -77,3 +77,26 @@ fn flags_override_file() {
     assert_eq!(c.listen.port(), 2);
     assert!(c.sessions);
 }
+
+#[test]
+fn committed_json_schema_matches_the_types() {
+    let committed = include_str!("../../../config.schema.json");
+    assert!(
+        committed == super::file::json_schema(),
+        "config.schema.json is out of date: run `mcp-connector config-schema > config.schema.json`"
+    );
+}
+
+#[test]
+fn json_schema_refuses_unknown_keys_everywhere() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&super::file::json_schema()).expect("JSON");
+    assert_eq!(schema["additionalProperties"], false);
+    let defs = schema["$defs"].as_object().expect("$defs");
+    for (name, def) in defs {
+        if def.get("properties").is_some() {
+            assert_eq!(def["additionalProperties"], false, "{name}");
+        }
+    }
+    assert!(defs.contains_key("AuthSection"));
+}

@@ -4,8 +4,18 @@
 
 use serde::Deserialize;
 
-/// The whole config file.
-#[derive(Debug, Default, Deserialize)]
+/// The JSON Schema of the config file, pretty-printed with a trailing
+/// newline (committed as `config.schema.json` for editors; a test fails
+/// when the committed copy and the types drift apart).
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(FileConfig);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// The whole config file (`mcp-connector config-schema` prints its JSON Schema).
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     #[serde(default)]
@@ -30,7 +40,7 @@ pub struct FileConfig {
 }
 
 /// `[audit]`: the audit trail of tool calls.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditSection {
     /// Record every tool call (default true).
@@ -41,7 +51,7 @@ pub struct AuditSection {
 }
 
 /// `[safety]`: tool output hygiene and behavioural drift.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SafetySection {
     /// Cap on the characters of a tool result's text (at least 1000).
@@ -55,7 +65,7 @@ pub struct SafetySection {
 }
 
 /// `[tools.NAME]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ToolSection {
     /// `false` hides the tool and refuses calls to it.
@@ -66,7 +76,7 @@ pub struct ToolSection {
 }
 
 /// `[limits]`: rate limits and session bounds. `0` turns a rate off.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSection {
     /// Requests per minute per client (per user once authentication exists).
@@ -84,7 +94,7 @@ pub struct LimitsSection {
 }
 
 /// `[server.tls]`: terminate TLS in the server (PEM files, both or neither).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSection {
     pub cert_file: Option<String>,
@@ -92,7 +102,7 @@ pub struct TlsSection {
 }
 
 /// `[network]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkSection {
     /// CIDRs, addresses and preset names allowed to connect; absent or empty
@@ -106,7 +116,7 @@ pub struct NetworkSection {
 }
 
 /// `[network.presets.NAME]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PresetSection {
     pub cidrs: Vec<String>,
@@ -117,7 +127,7 @@ pub struct PresetSection {
 }
 
 /// `[auth]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSection {
     /// `none` (network controls only), `oauth` (built-in authorization
@@ -149,7 +159,7 @@ pub struct AuthSection {
 }
 
 /// `[auth.external]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExternalSection {
     /// The provider's issuer, exactly as in the tokens' `iss`.
@@ -163,7 +173,7 @@ pub struct ExternalSection {
 }
 
 /// `[server]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSection {
     /// Socket address to listen on, e.g. `127.0.0.1:8000`.
@@ -195,7 +205,7 @@ pub struct ServerSection {
 }
 
 /// `[database]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSection {
     /// `sqlite://PATH` or `postgres://…`.
@@ -205,7 +215,7 @@ pub struct DatabaseSection {
 }
 
 /// `[log]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogSection {
     /// `text` or `json`.

@@ -96,6 +96,17 @@ fn tools_list_prints_the_definitions() {
 }
 
 #[test]
+fn config_schema_prints_the_committed_schema() {
+    let out = cmd().arg("config-schema").output().expect("runs");
+    assert!(out.status.success());
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let committed: serde_json::Value =
+        serde_json::from_str(include_str!("../../../../config.schema.json")).expect("JSON file");
+    assert_eq!(printed, committed);
+    assert_eq!(printed["additionalProperties"], false);
+}
+
+#[test]
 fn migrate_creates_the_database() {
     let dir = tempfile::tempdir().expect("tmp");
     let file = dir.path().join("m.db");
