@@ -10,6 +10,7 @@
 //!   login and consent pages and login throttling.
 //! * [`token`], [`register`], [`revoke`], [`client_auth`]: `/token`,
 //!   `/register` (RFC 7591), `/revoke` (RFC 7009), client authentication.
+//! * [`params`]: query and form parameters of every endpoint, parsed one way.
 //! * [`cimd`]: Client ID Metadata Documents, fetched with SSRF protection.
 //! * [`resource`], [`cache`]: the bearer-token layer in front of `/mcp` and its
 //!   bounded validation cache.
@@ -31,6 +32,7 @@ pub mod issue;
 pub mod login;
 pub mod metadata;
 pub mod pages;
+pub mod params;
 pub mod principal;
 pub mod register;
 pub mod resource;

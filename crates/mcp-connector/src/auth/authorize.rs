@@ -11,8 +11,6 @@
 //! server, so no server-side session is needed and any replica can take
 //! the post. It is bound to the CSRF cookie through a hash of its value.
 
-use std::collections::HashMap;
-
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::pages::{self, RequestInfo};
+use super::params::Params;
 use super::{Auth, OAuthError, ScopeSet, client_auth};
 use crate::clock::unix_now;
 use crate::store::oauth::Client;
@@ -138,38 +137,6 @@ fn loopback_without_port(s: &str) -> Option<String> {
         _ => authority,
     };
     matches!(host, "127.0.0.1" | "localhost" | "[::1]").then(|| format!("http://{host}{tail}"))
-}
-
-/// Query parameters; repeated names are remembered (RFC 6749 §3.1 forbids
-/// them).
-struct Params {
-    values: HashMap<String, String>,
-    repeated: Vec<String>,
-}
-
-impl Params {
-    fn parse(query: Option<&str>) -> Self {
-        let mut values = HashMap::new();
-        let mut repeated = Vec::new();
-        for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-            if values.insert(k.to_string(), v.into_owned()).is_some() {
-                repeated.push(k.into_owned());
-            }
-        }
-        Self { values, repeated }
-    }
-
-    /// A parameter; empty counts as absent (RFC 6749 §3.1).
-    fn get(&self, name: &str) -> Option<&str> {
-        self.values
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    }
-
-    fn is_repeated(&self, name: &str) -> bool {
-        self.repeated.iter().any(|r| r == name)
-    }
 }
 
 /// A `400` error page: the request cannot be trusted enough to redirect.
@@ -309,7 +276,7 @@ pub(super) fn login_page(
 
 /// `GET /authorize`.
 pub async fn start(State(auth): State<Auth>, headers: HeaderMap, uri: Uri) -> Response {
-    let params = Params::parse(uri.query());
+    let params = Params::parse(uri.query().unwrap_or("").as_bytes());
     let (client, redirect_uri) = match client_and_redirect(&auth, &params).await {
         Ok(v) => v,
         Err(res) => return *res,
@@ -319,8 +286,7 @@ pub async fn start(State(auth): State<Auth>, headers: HeaderMap, uri: Uri) -> Re
     let fail = |error: &str, description: &str| {
         redirect_error(&auth, &redirect_uri, state.as_deref(), error, description)
     };
-    if let Some(name) = params.repeated.first() {
-        let name: String = name.chars().filter(|c| !c.is_control()).take(40).collect();
+    if let Some(name) = params.first_repeated() {
         return fail(
             "invalid_request",
             &format!("parameter `{name}` is repeated"),

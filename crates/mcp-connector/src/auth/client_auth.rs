@@ -1,12 +1,10 @@
 //! Client lookup and client authentication at `/token` and `/revoke`
-//! (RFC 6749 §2.3), plus the form parsing both endpoints share.
+//! (RFC 6749 §2.3).
 //!
 //! A confidential client may use `client_secret_basic` or
 //! `client_secret_post` whichever it registered: clients disagree with
 //! their own registrations often enough (Claude among them) that being
 //! strict only breaks sign-ins without adding security.
-
-use std::collections::HashMap;
 
 use axum::http::{HeaderMap, header};
 use base64::Engine as _;
@@ -35,57 +33,8 @@ pub async fn lookup(auth: &Auth, client_id: &str) -> Result<Option<Client>, OAut
         .filter(|c| c.revoked_at.is_none()))
 }
 
-/// The parameters of a form-encoded request. A repeated parameter is an
-/// `invalid_request` (RFC 6749 §3.1), as is a body that is not a form (some
-/// clients send JSON to the token endpoint; they get a clear error).
-#[derive(Debug, Default)]
-pub struct Form(HashMap<String, String>);
-
-impl Form {
-    pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, OAuthError> {
-        let form_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| {
-                v.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            });
-        if !form_type {
-            return Err(OAuthError::InvalidRequest(
-                "the body must be application/x-www-form-urlencoded".into(),
-            ));
-        }
-        let mut map = HashMap::new();
-        for (k, v) in url::form_urlencoded::parse(body) {
-            if map.insert(k.clone().into_owned(), v.into_owned()).is_some() {
-                return Err(OAuthError::InvalidRequest(format!(
-                    "parameter `{}` is repeated",
-                    printable(&k)
-                )));
-            }
-        }
-        Ok(Self(map))
-    }
-
-    /// A parameter; an empty value counts as absent (RFC 6749 §3.1).
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    }
-
-    pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
-        self.get(name)
-            .ok_or_else(|| OAuthError::InvalidRequest(format!("`{name}` is required")))
-    }
-}
-
-/// At most 40 characters of a parameter name for an error message.
-fn printable(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).take(40).collect()
-}
+/// The parameters of a `/token` or `/revoke` body.
+pub use super::params::Params as Form;
 
 /// A client that proved who it is.
 #[derive(Debug, Clone)]
@@ -206,23 +155,5 @@ mod tests {
                 "{v}"
             );
         }
-    }
-
-    #[test]
-    fn form_rules() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded; charset=utf-8"
-                .parse()
-                .unwrap(),
-        );
-        let f = Form::parse(&h, b"a=1&b=&c=x+y").unwrap();
-        assert_eq!(f.get("a"), Some("1"));
-        assert_eq!(f.get("b"), None);
-        assert_eq!(f.get("c"), Some("x y"));
-        assert!(Form::parse(&h, b"a=1&a=2").is_err());
-        h.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
-        assert!(Form::parse(&h, b"{}").is_err());
     }
 }

@@ -24,6 +24,7 @@ use super::authorize::{
 use super::events::{self, What};
 use super::issue::{self, CodeRequest};
 use super::pages::{self, RequestInfo, ScopeChoice};
+use super::params::Params;
 use super::{Auth, ScopeSet, client_auth, login};
 use crate::clock::unix_now;
 use crate::network::ClientIp;
@@ -47,35 +48,6 @@ struct Ticket {
     exp: i64,
     /// Makes the ticket single-use (see [`crate::store::Db::claim_nonce`]).
     nonce: String,
-}
-
-/// The posted form. Every field is single-valued except `scope`.
-#[derive(Default)]
-struct Form {
-    fields: Vec<(String, String)>,
-}
-
-impl Form {
-    fn parse(body: &[u8]) -> Self {
-        Self {
-            fields: url::form_urlencoded::parse(body).into_owned().collect(),
-        }
-    }
-
-    /// The first value of `name`.
-    fn get(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn all(&self, name: &str) -> impl Iterator<Item = &str> {
-        self.fields
-            .iter()
-            .filter(move |(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
 }
 
 fn forbidden() -> Response {
@@ -109,7 +81,7 @@ pub async fn submit(
     extensions: Extensions,
     body: Bytes,
 ) -> Response {
-    let form = Form::parse(&body);
+    let form = Params::parse(&body);
     // Double submit: the cookie and the field must both be there and agree.
     let Some(cookie) = csrf_from_cookie(&auth, &headers) else {
         return forbidden();
@@ -148,7 +120,7 @@ fn bound_to(pending: &Pending, csrf: &str) -> bool {
 
 async fn login_step(
     auth: &Auth,
-    form: &Form,
+    form: &Params,
     csrf: &str,
     ip: Option<std::net::IpAddr>,
 ) -> Response {
@@ -297,7 +269,7 @@ fn consent_page(auth: &Auth, pending: Pending, user: &User, csrf: &str) -> Respo
 
 async fn consent_step(
     auth: &Auth,
-    form: &Form,
+    form: &Params,
     csrf: &str,
     ip: Option<std::net::IpAddr>,
 ) -> Response {

@@ -39,7 +39,7 @@ async fn run(
     body: &[u8],
     ip: Option<IpAddr>,
 ) -> Result<(), OAuthError> {
-    let form = Form::parse(headers, body)?;
+    let form = Form::from_form_body(headers, body)?;
     let client = client_auth::authenticate(auth, headers, &form).await?;
     let token = form.require("token")?;
     // `token_type_hint` is optional and both kinds share one table. A token

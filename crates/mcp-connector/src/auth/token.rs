@@ -46,7 +46,7 @@ async fn exchange(
     body: &[u8],
     ip: Option<IpAddr>,
 ) -> Result<TokenResponse, OAuthError> {
-    let form = Form::parse(headers, body)?;
+    let form = Form::from_form_body(headers, body)?;
     let grant_type = form.require("grant_type")?;
     if !matches!(
         grant_type,
