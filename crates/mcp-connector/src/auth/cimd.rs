@@ -5,7 +5,7 @@
 //! Fetching a URL chosen by an anonymous caller is a server-side request
 //! forgery waiting to happen, so the fetch is fenced: https only, no
 //! redirects, 5 s, 5 KB, and every address a host name resolves to is
-//! checked *after* DNS resolution by [`GuardedResolver`] (a name that
+//! checked *after* DNS resolution by `ssrf::GuardedResolver` (a name that
 //! resolves to 169.254.169.254 is refused even though the URL looked
 //! harmless). IP-literal hosts never reach a resolver, so they are checked
 //! before the fetch.

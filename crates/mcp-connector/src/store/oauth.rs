@@ -3,7 +3,7 @@
 //! sees a plaintext token, code, client secret or password.
 //!
 //! Times are Unix seconds. Every query is written once with `$n`
-//! placeholders and run on either backend through [`on_read!`]/[`on_write!`].
+//! placeholders and run on either backend through `on_read!`/`on_write!` (see `store.rs`).
 
 pub mod clients;
 pub mod tokens;
