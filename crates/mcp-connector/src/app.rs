@@ -18,6 +18,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::{self, Auth};
 use crate::catalog::Catalog;
 use crate::config::{Config, Demo};
+use crate::declared::DeclaredCatalog;
 use crate::http::edge::{self, EdgePolicy};
 use crate::http::health;
 use crate::http::rate_limit::{self, RateLimiter};
@@ -26,6 +27,7 @@ use crate::http::request_id::RequestIds;
 use crate::http::tls::TlsListener;
 use crate::mcp::guard::{ToolPolicy, Unconfirmed};
 use crate::mcp::handler::Shared;
+use crate::mcp::live::{Live, Served};
 use crate::mcp::transport::{self, Endpoint, EndpointOptions};
 use crate::network::{self, Allowlist, NetworkPolicy, TrustedProxies};
 use crate::store::sessions::DbSessionStore;
@@ -41,6 +43,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("tool registration: {0}")]
     Tools(#[from] crate::catalog::tools::RegisterError),
+    #[error("declared tools: {0}")]
+    Declared(#[from] crate::declared::catalog::BuildError),
     #[error("tools.{name}: no such tool (served tools: {known})")]
     UnknownTool { name: String, known: String },
 }
@@ -72,24 +76,16 @@ impl AppState {
         .await?;
         db.migrate().await?;
         let sealer = Sealer::new(&db.server_secret(CURSOR_SECRET).await?);
-        let catalog: Arc<dyn Catalog> = match config.demo {
-            Demo::Company => Arc::new(crate::demo::company::Company::new(
-                db.clone(),
-                sealer.clone(),
-            )?),
-            Demo::Conformance => Arc::new(crate::demo::conformance::Conformance::new(&sealer)?),
-        };
-        let policy = tool_policy(&config, catalog.as_ref())?;
+        let served = served(&config, &db, &sealer).await?;
         let audit = crate::audit::AuditSink::start(db.clone(), &config.audit);
-        let auth = Auth::build(&config, &db, &catalog.scopes(), &audit).await?;
+        let auth = Auth::build(&config, &db, &served.catalog.scopes(), &audit).await?;
         Ok(Self {
             auth,
             mcp: Shared {
-                catalog,
+                live: Live::new(served),
                 sealer,
                 tool_timeout: config.tool_timeout,
                 in_flight: TaskTracker::new(),
-                policy: Arc::new(policy),
                 sessions: config.sessions,
                 hygiene: Arc::new(config.safety.hygiene()),
                 audit,
@@ -99,6 +95,40 @@ impl AppState {
             transport_shutdown: CancellationToken::new(),
             shutdown_begun: CancellationToken::new(),
         })
+    }
+}
+
+/// The catalog `config` names (declared tools, else the demo) and its policy.
+async fn served(config: &Config, db: &Db, sealer: &Sealer) -> Result<Served, StartError> {
+    let catalog: Arc<dyn Catalog> = match (&config.declared, config.demo) {
+        (Some(declared), _) => {
+            Arc::new(DeclaredCatalog::build(declared.clone(), sealer.clone()).await?)
+        }
+        (None, Demo::Company) => Arc::new(crate::demo::company::Company::new(
+            db.clone(),
+            sealer.clone(),
+        )?),
+        (None, Demo::Conformance) => Arc::new(crate::demo::conformance::Conformance::new(sealer)?),
+    };
+    let policy = tool_policy(config, catalog.as_ref())?;
+    Ok(Served { catalog, policy })
+}
+
+impl AppState {
+    /// Serve the tools of `config` from now on (config reload): declared
+    /// tools and `[tools]` settings change; everything else needs a restart.
+    /// Sessions that listen get `notifications/tools/list_changed`.
+    pub async fn reload_tools(&self, config: &Config) -> Result<(), StartError> {
+        let mut config = config.clone();
+        // Read-only mode is a start-up decision, not a reloadable one.
+        config.read_only = self.config.read_only;
+        let served = served(&config, &self.db, &self.mcp.sealer).await?;
+        let old = self.mcp.live.load();
+        self.mcp.live.replace(served);
+        if let Some(d) = old.catalog.declared() {
+            d.sources().close().await;
+        }
+        Ok(())
     }
 }
 

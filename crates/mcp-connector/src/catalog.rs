@@ -89,6 +89,11 @@ pub trait Catalog: Send + Sync + 'static {
         crate::auth::ToolScopes::default()
     }
 
+    /// The config-declared catalog, for its sources (readiness, the CLI).
+    fn declared(&self) -> Option<&crate::declared::DeclaredCatalog> {
+        None
+    }
+
     /// Whether `resources/subscribe` is offered (legacy revisions only).
     fn supports_subscriptions(&self) -> bool {
         false

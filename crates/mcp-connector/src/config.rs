@@ -6,6 +6,7 @@
 //! [`Config::load`], so a config that checks is a config that starts.
 
 mod auth;
+mod declare;
 pub mod file;
 mod limits;
 mod safety;
@@ -41,6 +42,14 @@ pub enum ConfigError {
     Parse { path: String, message: String },
     #[error("{key}: {message}")]
     Invalid { key: &'static str, message: String },
+    /// A declared source or tool; `line` is filled in by [`Config::load`].
+    #[error("{at}{}: {message}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
+    Tool {
+        at: String,
+        span: Option<std::ops::Range<usize>>,
+        line: Option<usize>,
+        message: String,
+    },
 }
 
 impl ConfigError {
@@ -114,6 +123,8 @@ pub struct Config {
     pub read_only: bool,
     /// `[tools.NAME]` settings; names are checked against the catalog at start-up.
     pub tools: std::collections::BTreeMap<String, ToolSettings>,
+    /// `[sources]` and `[[tools]]`: when present, served instead of the demo.
+    pub declared: Option<std::sync::Arc<crate::declared::Declared>>,
     /// Rate limits and session bounds (`[limits]`).
     pub limits: Limits,
     /// `[server.tls]`; `None` serves plain HTTP (TLS ends at a proxy).
@@ -169,6 +180,7 @@ impl Default for Config {
             presets: presets::builtin(),
             read_only: false,
             tools: std::collections::BTreeMap::new(),
+            declared: None,
             limits: Limits::default(),
             tls: None,
             safety: crate::safety::SafetyConfig::default(),
@@ -187,10 +199,24 @@ impl Config {
                     path: path.display().to_string(),
                     source,
                 })?;
-                Self::parse_file(&text).map_err(|message| ConfigError::Parse {
+                let file = Self::parse_file(&text).map_err(|message| ConfigError::Parse {
                     path: path.display().to_string(),
                     message,
-                })?
+                })?;
+                return Self::from_parts(file, overrides).map_err(|e| match e {
+                    ConfigError::Tool {
+                        at,
+                        span: Some(span),
+                        message,
+                        ..
+                    } => ConfigError::Tool {
+                        at: format!("{}: {at}", path.display()),
+                        line: Some(declare::line_of(&text, span.start)),
+                        span: Some(span),
+                        message,
+                    },
+                    e => e,
+                });
             }
             None => FileConfig::default(),
         };
@@ -364,28 +390,7 @@ impl Config {
             },
         }
 
-        let mut tools = std::collections::BTreeMap::new();
-        for (name, t) in file.tools {
-            let unconfirmed = match t.unconfirmed.as_deref() {
-                None | Some("refuse") => crate::mcp::guard::Unconfirmed::Refuse,
-                Some("allow") => crate::mcp::guard::Unconfirmed::Allow,
-                Some(other) => {
-                    return Err(ConfigError::invalid(
-                        "tools.*.unconfirmed",
-                        format!(
-                            "[tools.{name}] unconfirmed = `{other}` is not one of: refuse, allow"
-                        ),
-                    ));
-                }
-            };
-            tools.insert(
-                name,
-                ToolSettings {
-                    enabled: t.enabled.unwrap_or(true),
-                    unconfirmed,
-                },
-            );
-        }
+        let (tools, declared) = declare::tools(file.tools, file.sources)?;
 
         let limits = limits::limits(file.limits)?;
         let tls = limits::tls(s.tls)?;
@@ -401,6 +406,7 @@ impl Config {
             tls,
             read_only: o.read_only.or(s.read_only).unwrap_or(false),
             tools,
+            declared: declared.map(std::sync::Arc::new),
             allow,
             allow_entries,
             trusted_proxies,

@@ -304,12 +304,13 @@ impl DriftReport {
 /// The lock of the tools `shared` serves: what `tools/list` shows, so a
 /// tool hidden by read-only mode or `enabled = false` is not in it.
 pub fn served(shared: &crate::mcp::handler::Shared) -> ToolLock {
+    let served = shared.live.load();
     ToolLock::of(
-        shared
+        served
             .catalog
             .tools()
             .definitions()
-            .filter(|t| shared.policy.serves(t)),
+            .filter(|t| served.policy.serves(t)),
     )
 }
 

@@ -29,6 +29,7 @@ pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod declared;
 pub mod demo;
 pub mod drift;
 pub mod http;

@@ -11,6 +11,7 @@
 pub mod envelope;
 pub mod guard;
 pub mod handler;
+pub mod live;
 pub mod pagination;
 pub mod session_limits;
 pub mod transport;

@@ -109,16 +109,33 @@ impl ToolSpec {
         }
     }
 
-    fn annotations(&self) -> ToolAnnotations {
-        let mut a = ToolAnnotations::with_title(self.title);
-        a.read_only_hint = Some(self.read_only);
-        // destructiveHint and idempotentHint only mean something for tools
-        // that write, but Claude's directory wants both hints set on every tool.
-        a.destructive_hint = Some(!self.read_only && self.destructive);
-        a.idempotent_hint = Some(self.idempotent);
-        a.open_world_hint = Some(self.open_world);
-        a
+    pub fn annotations(&self) -> ToolAnnotations {
+        annotations(
+            self.title,
+            self.read_only,
+            self.destructive,
+            self.idempotent,
+            self.open_world,
+        )
     }
+}
+
+/// Tool annotations. `destructiveHint` and `idempotentHint` only mean
+/// something for tools that write, but Claude's directory wants both hints
+/// set on every tool.
+pub fn annotations(
+    title: &str,
+    read_only: bool,
+    destructive: bool,
+    idempotent: bool,
+    open_world: bool,
+) -> ToolAnnotations {
+    let mut a = ToolAnnotations::with_title(title);
+    a.read_only_hint = Some(read_only);
+    a.destructive_hint = Some(!read_only && destructive);
+    a.idempotent_hint = Some(idempotent);
+    a.open_world_hint = Some(open_world);
+    a
 }
 
 /// The context a tool runs in: the MCP request (for progress, logging,
@@ -138,6 +155,11 @@ pub struct ToolCtx {
 }
 
 impl ToolCtx {
+    /// The authenticated caller, when `/mcp` requires tokens.
+    pub fn principal(&self) -> Option<&crate::auth::Principal> {
+        crate::mcp::handler::principal(&self.request)
+    }
+
     /// Report progress if the client asked for it (sent a progress token).
     pub async fn progress(&self, progress: f64, total: Option<f64>, message: &str) {
         if let Some(token) = self.request.meta.get_progress_token() {
@@ -298,6 +320,33 @@ impl ToolSet {
         self.by_name
             .insert(spec.name.to_owned(), self.entries.len());
         self.entries.push(ToolEntry { def, handler });
+        Ok(())
+    }
+
+    /// Register a tool built at run time (config-declared): a complete
+    /// definition and a handler that checks its raw arguments itself.
+    pub fn add_dynamic<F>(&mut self, def: Tool, f: F) -> Result<(), RegisterError>
+    where
+        F: Fn(ToolCtx, JsonObject) -> BoxFuture<'static, Result<ToolReply, ToolError>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let name = def.name.to_string();
+        if !valid_tool_name(&name) {
+            return Err(RegisterError::InvalidName(name));
+        }
+        if self.by_name.contains_key(&name) {
+            return Err(RegisterError::Duplicate(name));
+        }
+        if def.input_schema.get("type").and_then(|t| t.as_str()) != Some("object") {
+            return Err(RegisterError::SchemaNotObject(name));
+        }
+        self.by_name.insert(name, self.entries.len());
+        self.entries.push(ToolEntry {
+            def,
+            handler: Arc::new(f),
+        });
         Ok(())
     }
 

@@ -112,7 +112,7 @@ pub(super) async fn open(args: &ConfigArgs) -> anyhow::Result<Opened> {
     let state = AppState::build(config.clone())
         .await
         .context("opening the database")?;
-    let policy = ScopePolicy::new(&state.mcp.catalog.scopes(), &config.auth.roles);
+    let policy = ScopePolicy::new(&state.mcp.live.load().catalog.scopes(), &config.auth.roles);
     Ok(Opened {
         config,
         db: state.db.clone(),

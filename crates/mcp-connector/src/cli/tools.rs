@@ -37,7 +37,8 @@ pub(super) fn list(args: &ConfigArgs) -> anyhow::Result<()> {
         let state = AppState::build(config)
             .await
             .context("loading the catalog")?;
-        let tools: Vec<_> = state.mcp.catalog.tools().definitions().cloned().collect();
+        let served = state.mcp.live.load();
+        let tools: Vec<_> = served.catalog.tools().definitions().cloned().collect();
         println!("{}", serde_json::to_string_pretty(&tools)?);
         state.db.close().await;
         Ok(())

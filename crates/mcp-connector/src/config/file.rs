@@ -4,6 +4,8 @@
 
 use serde::Deserialize;
 
+pub use super::declare::{ParamDecl, SourceSection, ToolDecl, ToolSection, ToolsSection};
+
 /// The JSON Schema of the config file, pretty-printed with a trailing
 /// newline (committed as `config.schema.json` for editors; a test fails
 /// when the committed copy and the types drift apart).
@@ -30,9 +32,13 @@ pub struct FileConfig {
     pub auth: AuthSection,
     #[serde(default)]
     pub limits: LimitsSection,
-    /// Per-tool settings, `[tools.NAME]`.
+    /// `[[tools]]` declared in this file, or `[tools.NAME]` settings of the
+    /// built-in tools (TOML cannot hold both under one key).
     #[serde(default)]
-    pub tools: std::collections::BTreeMap<String, ToolSection>,
+    pub tools: ToolsSection,
+    /// `[sources.NAME]`: databases and HTTP APIs that `[[tools]]` use.
+    #[serde(default)]
+    pub sources: std::collections::BTreeMap<String, SourceSection>,
     #[serde(default)]
     pub safety: SafetySection,
     #[serde(default)]
@@ -62,17 +68,6 @@ pub struct SafetySection {
     pub tools_lock: Option<String>,
     /// `warn` (default) or `refuse` when the live tools differ from the lock.
     pub drift: Option<String>,
-}
-
-/// `[tools.NAME]`
-#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ToolSection {
-    /// `false` hides the tool and refuses calls to it.
-    pub enabled: Option<bool>,
-    /// For destructive tools when the user cannot be asked to confirm:
-    /// `refuse` (default) or `allow`.
-    pub unconfirmed: Option<String>,
 }
 
 /// `[limits]`: rate limits and session bounds. `0` turns a rate off.

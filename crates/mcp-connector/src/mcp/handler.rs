@@ -24,22 +24,21 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use tokio_util::task::TaskTracker;
 
-use super::guard::{self, Gate, ToolPolicy};
+use super::guard::{self, Gate};
 use super::pagination::page;
 use crate::auth::Principal;
+use crate::catalog::CatalogError;
 use crate::catalog::tools::{ToolCtx, ToolError};
-use crate::catalog::{Catalog, CatalogError};
 
 /// State shared by every handler instance.
 #[derive(Clone)]
 pub struct Shared {
-    pub catalog: Arc<dyn Catalog>,
+    /// The catalog and tool policy; replaced on config reload.
+    pub live: super::live::Live,
     pub sealer: Sealer,
     pub tool_timeout: Duration,
     /// Tracks in-flight requests so that shutdown can wait for them.
     pub in_flight: TaskTracker,
-    /// Which tools are served; how destructive ones are confirmed.
-    pub policy: Arc<ToolPolicy>,
     /// Stateful sessions (server-to-client requests are possible).
     pub sessions: bool,
     /// Tool output hygiene (`[safety]`).
@@ -128,7 +127,7 @@ const SUPPORTED_VERSIONS: &[ProtocolVersion] = &[
 
 /// The authenticated caller of a request, when `/mcp` requires tokens
 /// (rmcp copies the HTTP request parts into the request context).
-fn principal(ctx: &RequestContext<RoleServer>) -> Option<&Principal> {
+pub fn principal(ctx: &RequestContext<RoleServer>) -> Option<&Principal> {
     ctx.extensions
         .get::<http::request::Parts>()
         .and_then(|p| p.extensions.get::<Principal>())
@@ -137,7 +136,7 @@ fn principal(ctx: &RequestContext<RoleServer>) -> Option<&Principal> {
 impl ConnectorHandler {
     /// The scope a call to `tool` needs, by the catalog's scope names.
     fn needed_scope(&self, tool: &rmcp::model::Tool) -> &'static str {
-        let scopes = self.shared.catalog.scopes();
+        let scopes = self.shared.live.load().catalog.scopes();
         crate::auth::scope::needed_scope(scopes.read, scopes.write, tool)
     }
 
@@ -157,10 +156,11 @@ impl ConnectorHandler {
     ) -> Result<CallToolResponse, McpError> {
         // A tool hidden by policy (read-only mode, disabled) is refused
         // exactly like one that does not exist.
-        let tool = self.shared.catalog.tools().get(&request.name);
+        let served = self.shared.live.load();
+        let tool = served.catalog.tools().get(&request.name).cloned();
         let principal = principal(&ctx);
         let Some(tool) = tool
-            .filter(|t| self.shared.policy.serves(&t.def))
+            .filter(|t| served.policy.serves(&t.def))
             .filter(|t| self.visible_to(&t.def, principal))
         else {
             return Err(McpError::invalid_params(
@@ -197,7 +197,7 @@ impl ConnectorHandler {
             &tool_ctx,
             &tool.def,
             &arguments,
-            &self.shared.policy,
+            &served.policy,
             &self.shared.sealer,
             self.shared.sessions,
         );
@@ -264,14 +264,15 @@ impl ServerHandler for ConnectorHandler {
     }
 
     fn get_info(&self) -> InitializeResult {
-        let id = self.shared.catalog.identity();
+        let served = self.shared.live.load();
+        let id = served.catalog.identity();
         let mut resources = ServerCapabilities::builder()
             .enable_tools()
             .enable_resources()
             .enable_prompts()
             .enable_completions()
             .enable_logging();
-        if self.shared.catalog.supports_subscriptions() {
+        if served.catalog.supports_subscriptions() {
             resources = resources.enable_resources_subscribe();
         }
         let mut implementation = Implementation::new(id.name, env!("CARGO_PKG_VERSION"));
@@ -297,10 +298,10 @@ impl ServerHandler for ConnectorHandler {
         request: Option<PaginatedRequestParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let policy = &self.shared.policy;
+        let served = self.shared.live.load();
+        let policy = &served.policy;
         let principal = principal(&ctx);
-        let all: Vec<_> = self
-            .shared
+        let all: Vec<_> = served
             .catalog
             .tools()
             .definitions()
@@ -315,11 +316,9 @@ impl ServerHandler for ConnectorHandler {
     }
 
     fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
-        let tool = self.shared.catalog.tools().get(name)?;
-        self.shared
-            .policy
-            .serves(&tool.def)
-            .then(|| tool.def.clone())
+        let served = self.shared.live.load();
+        let tool = served.catalog.tools().get(name)?;
+        served.policy.serves(&tool.def).then(|| tool.def.clone())
     }
 
     async fn call_tool(
@@ -347,6 +346,8 @@ impl ServerHandler for ConnectorHandler {
     ) -> Result<ListResourcesResult, McpError> {
         let all = self
             .shared
+            .live
+            .load()
             .catalog
             .list_resources()
             .await
@@ -363,7 +364,7 @@ impl ServerHandler for ConnectorHandler {
         request: Option<PaginatedRequestParams>,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
-        let all = self.shared.catalog.resource_templates();
+        let all = self.shared.live.load().catalog.resource_templates();
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
         let (items, next) = page(
             &self.shared.sealer,
@@ -382,7 +383,8 @@ impl ServerHandler for ConnectorHandler {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         let _in_flight = self.shared.in_flight.token();
-        self.shared
+        let served = self.shared.live.load();
+        served
             .catalog
             .read_resource(&request.uri)
             .await
@@ -395,7 +397,7 @@ impl ServerHandler for ConnectorHandler {
         request: Option<PaginatedRequestParams>,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        let all = self.shared.catalog.prompts();
+        let all = self.shared.live.load().catalog.prompts();
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
         let (items, next) = page(&self.shared.sealer, "prompts/list", &all, cursor)?;
         let mut result = ListPromptsResult::with_all_items(items);
@@ -409,7 +411,8 @@ impl ServerHandler for ConnectorHandler {
         ctx: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
         let _in_flight = self.shared.in_flight.token();
-        self.shared
+        let served = self.shared.live.load();
+        served
             .catalog
             .get_prompt(request)
             .await
@@ -421,7 +424,8 @@ impl ServerHandler for ConnectorHandler {
         request: CompleteRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
-        self.shared
+        let served = self.shared.live.load();
+        served
             .catalog
             .complete(request)
             .await
@@ -436,6 +440,8 @@ impl ServerHandler for ConnectorHandler {
         requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
         self.shared
+            .live
+            .load()
             .catalog
             .supports_subscriptions()
             .then(|| requested.clone())
@@ -447,7 +453,7 @@ impl ServerHandler for ConnectorHandler {
         _request: SubscribeRequestParams,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        if self.shared.catalog.supports_subscriptions() {
+        if self.shared.live.load().catalog.supports_subscriptions() {
             Ok(())
         } else {
             Err(McpError::method_not_found::<
@@ -462,7 +468,7 @@ impl ServerHandler for ConnectorHandler {
         _request: UnsubscribeRequestParams,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        if self.shared.catalog.supports_subscriptions() {
+        if self.shared.live.load().catalog.supports_subscriptions() {
             Ok(())
         } else {
             Err(McpError::method_not_found::<

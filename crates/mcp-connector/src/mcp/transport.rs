@@ -243,12 +243,13 @@ fn scope_check(
     let auth = ep.auth.as_ref()?;
     let principal = parts.extensions.get::<crate::auth::Principal>()?;
     let method = env.method.as_deref()?;
+    let served = ep.mcp.live.load();
     let tool = env
         .tool
         .as_deref()
-        .and_then(|name| ep.mcp.catalog.tools().get(name))
+        .and_then(|name| served.catalog.tools().get(name))
         .map(|t| &t.def)
-        .filter(|def| ep.mcp.policy.serves(def));
+        .filter(|def| served.policy.serves(def));
     let scope = crate::auth::resource::missing_scope(auth, principal, method, tool)?;
     tracing::info!(
         method,

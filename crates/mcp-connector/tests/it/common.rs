@@ -36,6 +36,9 @@ pub struct Opts {
     /// `auth.mode`; with `oauth` or `external` and no `public_url`, the
     /// public URL is the server's own `http://127.0.0.1:PORT`.
     pub auth: AuthMode,
+    /// A config file's text: its `[sources]`, `[[tools]]` / `[tools.NAME]`
+    /// and `server.read_only` are used (the rest comes from the test).
+    pub toml: Option<String>,
 }
 
 impl Default for Opts {
@@ -49,6 +52,7 @@ impl Default for Opts {
             ipv6: false,
             tweak: None,
             auth: AuthMode::None,
+            toml: None,
         }
     }
 }
@@ -63,6 +67,13 @@ impl Opts {
     pub fn oauth() -> Self {
         Self {
             auth: AuthMode::OAuth,
+            ..Self::default()
+        }
+    }
+    /// Serve the tools a config file declares.
+    pub fn declared(toml: impl Into<String>) -> Self {
+        Self {
+            toml: Some(toml.into()),
             ..Self::default()
         }
     }
@@ -153,6 +164,14 @@ impl TestServer {
             shutdown_grace: Duration::from_secs(5),
             ..Config::default()
         };
+        if let Some(text) = &opts.toml {
+            let file = Config::parse_file(text).expect("test config parses");
+            let parsed = Config::from_parts(file, &mcp_connector::config::Overrides::default())
+                .expect("test config is valid");
+            config.declared = parsed.declared;
+            config.tools = parsed.tools;
+            config.read_only = parsed.read_only;
+        }
         if let Some(tweak) = opts.tweak {
             tweak(&mut config);
         }
