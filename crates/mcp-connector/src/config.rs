@@ -391,6 +391,12 @@ impl Config {
         }
 
         let (tools, declared) = declare::tools(file.tools, file.sources)?;
+        if declared.is_some() && (o.demo.is_some() || s.demo.is_some()) {
+            return Err(ConfigError::invalid(
+                "server.demo",
+                "a config with [[tools]] serves those tools; remove server.demo (or --demo)",
+            ));
+        }
 
         let limits = limits::limits(file.limits)?;
         let tls = limits::tls(s.tls)?;

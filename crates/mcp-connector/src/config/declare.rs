@@ -265,3 +265,7 @@ pub(super) fn line_of(text: &str, offset: usize) -> usize {
     text.get(..offset.min(text.len()))
         .map_or(1, |before| before.matches('\n').count() + 1)
 }
+
+#[cfg(test)]
+#[path = "declare_tests.rs"]
+mod tests;
