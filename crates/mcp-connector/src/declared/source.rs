@@ -111,6 +111,20 @@ impl Sources {
         self.by_name.get(name)
     }
 
+    /// The source names, in order (for checks that time each source out
+    /// separately, so that one hung source cannot hide the others).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
+
+    /// One source's [`Sources::ping_all`] check; `None` for an unknown name.
+    pub async fn ping(&self, name: &str) -> Option<Result<(), SourceError>> {
+        Some(match self.by_name.get(name)? {
+            Source::Sql(s) => s.ping().await,
+            Source::Http(h) => h.ping().await,
+        })
+    }
+
     /// Check every source answers (a database round trip; for HTTP, that
     /// the host resolves to an allowed address). Used by `/readyz` and
     /// `check-config --connect`.
