@@ -29,6 +29,7 @@ use crate::store::{Db, StoreError};
 mod ssrf;
 
 pub use ssrf::is_forbidden;
+pub(crate) use ssrf::is_never_reachable;
 use ssrf::{BlockedAddress, GuardedResolver};
 
 /// Claude's metadata document URL.

@@ -59,21 +59,62 @@ fn forbidden_v4(ip: Ipv4Addr) -> bool {
         || a >= 240 // reserved 240/4
 }
 
+/// The IPv4 address an IPv6 address leads to: mapped (::ffff:a.b.c.d),
+/// NAT64 (64:ff9b::/96) or 6to4 (2002::/16).
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        Some(v4)
+    } else if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        Some(Ipv4Addr::from((u32::from(s[6]) << 16) | u32::from(s[7])))
+    } else if s[0] == 0x2002 {
+        Some(Ipv4Addr::from((u32::from(s[1]) << 16) | u32::from(s[2])))
+    } else {
+        None
+    }
+}
+
+/// AWS's instance metadata service over IPv6 (Nitro instances).
+const AWS_METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254);
+
+/// Whether `ip` is never a destination for an outbound call, whoever chose
+/// it: link-local (where cloud metadata services answer, 169.254.169.254),
+/// the IPv6 metadata address, unspecified ("this host"), multicast and
+/// broadcast. Stricter callers use [`is_forbidden`]; declared HTTP sources,
+/// whose hosts the operator lists, may reach loopback and private addresses
+/// but never these.
+pub(crate) fn is_never_reachable(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => never_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = embedded_v4(v6) {
+                return never_v4(v4);
+            }
+            let s = v6.segments();
+            v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
+                || v6 == AWS_METADATA_V6
+                // the deprecated IPv4-compatible form ::a.b.c.d
+                || (s[..6] == [0, 0, 0, 0, 0, 0] && !v6.is_loopback())
+        }
+    }
+}
+
+fn never_v4(ip: Ipv4Addr) -> bool {
+    // 0.0.0.0/8 reaches the local host on Linux.
+    ip.octets()[0] == 0 || ip.is_link_local() || ip.is_multicast() || ip.is_broadcast()
+}
+
 fn forbidden_v6(ip: Ipv6Addr) -> bool {
     let s = ip.segments();
     // Addresses that embed an IPv4 address are judged by it: mapped
     // (::ffff:a.b.c.d), compatible (::a.b.c.d), NAT64 (64:ff9b::/96), 6to4.
-    if let Some(v4) = ip.to_ipv4_mapped() {
+    if let Some(v4) = embedded_v4(ip) {
         return forbidden_v4(v4);
     }
     if s[..6] == [0, 0, 0, 0, 0, 0] {
         return true; // ::, ::1 and the deprecated IPv4-compatible form
-    }
-    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        return forbidden_v4(Ipv4Addr::from((u32::from(s[6]) << 16) | u32::from(s[7])));
-    }
-    if s[0] == 0x2002 {
-        return forbidden_v4(Ipv4Addr::from((u32::from(s[1]) << 16) | u32::from(s[2])));
     }
     ip.is_multicast()
         || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
