@@ -47,6 +47,8 @@ pub enum StartError {
     Declared(#[from] crate::declared::catalog::BuildError),
     #[error("tools.{name}: no such tool (served tools: {known})")]
     UnknownTool { name: String, known: String },
+    #[error(transparent)]
+    Drift(#[from] crate::drift::DriftError),
 }
 
 /// Everything the server shares between requests. Cloning is cheap.
@@ -117,19 +119,84 @@ async fn served(config: &Config, db: &Db, sealer: &Sealer) -> Result<Served, Sta
 impl AppState {
     /// Serve the tools of `config` from now on (config reload): declared
     /// tools and `[tools]` settings change; everything else needs a restart.
-    /// Sessions that listen get `notifications/tools/list_changed`.
+    /// Sessions that listen get `notifications/tools/list_changed`. On any
+    /// error (including drift under `safety.drift = "refuse"`) the tools
+    /// served so far stay.
     pub async fn reload_tools(&self, config: &Config) -> Result<(), StartError> {
         let mut config = config.clone();
         // Read-only mode is a start-up decision, not a reloadable one.
         config.read_only = self.config.read_only;
         let served = served(&config, &self.db, &self.mcp.sealer).await?;
+        if let Err(e) = self.check_lock(&served).await {
+            if let Some(d) = served.catalog.declared() {
+                d.sources().close().await;
+            }
+            return Err(e);
+        }
         let old = self.mcp.live.load();
         self.mcp.live.replace(served);
-        if let Some(d) = old.catalog.declared() {
-            d.sources().close().await;
+        retire(old, self.config.tool_timeout);
+        Ok(())
+    }
+
+    /// The start-up check of `safety.tools_lock`, for a reloaded tool set:
+    /// a reload must not slip past a lock that would stop a restart.
+    async fn check_lock(&self, served: &Served) -> Result<(), StartError> {
+        let safety = &self.config.safety;
+        let Some(path) = &safety.tools_lock else {
+            return Ok(());
+        };
+        let live = crate::drift::ToolLock::of(
+            served
+                .catalog
+                .tools()
+                .definitions()
+                .filter(|t| served.policy.serves(t)),
+        );
+        let report = crate::drift::check(path, crate::safety::DriftMode::Warn, &live)?;
+        if report.is_empty() {
+            return Ok(());
+        }
+        let refuse = safety.drift == crate::safety::DriftMode::Refuse;
+        let mut event = crate::audit::AuditEvent::now(crate::audit::AuditKind::ToolDrift);
+        event.is_error = refuse;
+        event.error = Some(format!("config reload: {}", report.summary()));
+        event.arguments = Some(serde_json::json!({
+            "lock": path.display().to_string(),
+            "locked_digest": report.locked_digest,
+            "live_digest": report.live_digest,
+            "changes": report.lines(),
+        }));
+        if let Err(e) = self.mcp.audit.record(event).await {
+            tracing::error!(error = %e, "could not record tool drift in the audit trail");
+        }
+        if refuse {
+            return Err(crate::drift::DriftError::Refused {
+                path: path.clone(),
+                summary: report.summary(),
+            }
+            .into());
+        }
+        for line in report.lines() {
+            tracing::warn!(lock = %path.display(), "tool drift after reload: {line}");
         }
         Ok(())
     }
+}
+
+/// Close the sources of a replaced tool set once the calls that took it
+/// have finished (each holds its snapshot), or after `grace`: closing at
+/// once would fail calls that are about to take a connection.
+fn retire(old: Arc<Served>, grace: Duration) {
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + grace;
+        while Arc::strong_count(&old) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if let Some(d) = old.catalog.declared() {
+            d.sources().close().await;
+        }
+    });
 }
 
 /// The tool policy of `config`, with every `[tools.NAME]` checked against
@@ -198,7 +265,10 @@ pub fn router(state: AppState) -> Router {
     let mut public = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .with_state(state.db.clone());
+        .with_state(health::Readiness {
+            db: state.db.clone(),
+            live: state.mcp.live.clone(),
+        });
     if let Some(a) = &state.auth {
         public = public.merge(auth::routes(a.clone()));
     }

@@ -29,8 +29,9 @@ struct Cli {
 enum Command {
     /// Run the connector (the Company Tools demo by default) on http://127.0.0.1:8000/mcp.
     Serve(ConfigArgs),
-    /// Validate a configuration exactly as `serve` would, without starting.
-    CheckConfig(ConfigArgs),
+    /// Validate a configuration exactly as `serve` would, without starting;
+    /// --connect also checks that every declared source answers.
+    CheckConfig(check_config::CheckArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate(ConfigArgs),
     /// Print the JSON Schema of the config file (for editors and CI).
@@ -112,6 +113,8 @@ enum AuditCommand {
 enum ToolsCommand {
     /// Print the tool definitions (as `tools/list` returns them) as JSON.
     List(ConfigArgs),
+    /// Run a declared tool (the `tools/call` path, audited) and print its result.
+    Call(tools::CallArgs),
     /// Write a manifest of the served tools, with digests, for review and drift checks.
     Lock(tools::LockArgs),
     /// Compare the served tools with a lock file; exit 1 when they differ.
@@ -197,6 +200,9 @@ pub fn run() -> ExitCode {
         Command::Tools {
             command: ToolsCommand::List(args),
         } => tools::list(&args),
+        Command::Tools {
+            command: ToolsCommand::Call(args),
+        } => tools::call(&args),
         Command::Tools {
             command: ToolsCommand::Lock(args),
         } => tools::lock(&args),

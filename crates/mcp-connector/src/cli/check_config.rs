@@ -1,18 +1,44 @@
 //! `mcp-connector check-config`
 
-use super::ConfigArgs;
+use std::time::Duration;
 
-pub(super) fn run(args: &ConfigArgs) -> anyhow::Result<()> {
-    let config = args.load()?;
+use clap::Args;
+
+use super::ConfigArgs;
+use crate::declared::Declared;
+use crate::declared::source::Sources;
+use crate::declared::spec::{Action, SourceKind};
+
+/// How long `--connect` waits for each source.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `check-config`
+#[derive(Debug, Clone, Args)]
+pub(super) struct CheckArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Also connect to every `[sources.NAME]` (one round trip each); exit 1
+    /// if any does not answer.
+    #[arg(long)]
+    connect: bool,
+}
+
+pub(super) fn run(args: &CheckArgs) -> anyhow::Result<()> {
+    let config = args.config.load()?;
     if let Some(files) = &config.tls {
         crate::http::tls::load(files)?;
     }
+    let serving = match (&config.declared, config.demo) {
+        (Some(d), _) => format!(
+            "{} declared tool{}",
+            d.tools.len(),
+            if d.tools.len() == 1 { "" } else { "s" }
+        ),
+        (None, crate::config::Demo::Company) => "company demo".to_owned(),
+        (None, crate::config::Demo::Conformance) => "conformance fixtures".to_owned(),
+    };
     println!(
-        "configuration ok: {} on {} ({}, {})",
-        match config.demo {
-            crate::config::Demo::Company => "company demo",
-            crate::config::Demo::Conformance => "conformance fixtures",
-        },
+        "configuration ok: {serving} on {} ({}, {})",
         config.mcp_url(),
         if config.sessions {
             "stateful sessions"
@@ -23,5 +49,71 @@ pub(super) fn run(args: &ConfigArgs) -> anyhow::Result<()> {
             .map(|b| format!("{b:?}").to_lowercase())
             .unwrap_or_default(),
     );
+    let Some(declared) = &config.declared else {
+        if args.connect {
+            println!("no [sources] declared: nothing to connect to");
+        }
+        return Ok(());
+    };
+    print_declared(declared);
+    if args.connect {
+        connect(declared)?;
+    }
     Ok(())
+}
+
+/// The sources (engine and address, never credentials) and the tools.
+fn print_declared(declared: &Declared) {
+    println!("sources:");
+    for (name, spec) in &declared.sources {
+        match &spec.kind {
+            SourceKind::Sql(s) => println!("  {name}: {} {}", s.engine.as_str(), s.display),
+            // Validation refuses credentials and queries in an HTTP base URL.
+            SourceKind::Http(h) => println!("  {name}: http {}", h.base_url),
+        }
+    }
+    println!("tools:");
+    for tool in &declared.tools {
+        let kind = match tool.action {
+            Action::Sql(_) => "sql",
+            Action::Http(_) => "http",
+        };
+        let access = match (tool.read_only, tool.destructive) {
+            (true, _) => "read-only",
+            (false, true) => "writes, destructive",
+            (false, false) => "writes",
+        };
+        println!(
+            "  {}: {kind} on {}, {access}, {} parameter{}",
+            tool.name,
+            tool.source,
+            tool.params.len(),
+            if tool.params.len() == 1 { "" } else { "s" }
+        );
+    }
+}
+
+/// Open every source and ping it; an error naming those that failed.
+fn connect(declared: &Declared) -> anyhow::Result<()> {
+    super::runtime()?.block_on(async {
+        let sources = Sources::open(&declared.sources)?;
+        let results = crate::http::health::ping_sources(&sources, CONNECT_TIMEOUT).await;
+        sources.close().await;
+        let mut failed = Vec::new();
+        for (name, result) in results {
+            match result {
+                Ok(()) => println!("source {name}: ok"),
+                Err(e) => {
+                    // SourceError messages never hold credentials.
+                    println!("source {name}: error: {e}");
+                    failed.push(name);
+                }
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            anyhow::bail!("source(s) not reachable: {}", failed.join(", "))
+        }
+    })
 }

@@ -22,6 +22,8 @@ pub(super) fn run(args: &ConfigArgs) -> anyhow::Result<()> {
         let bound = listener.local_addr()?;
         let shutdown = CancellationToken::new();
         install_signal_handlers(shutdown.clone()).context("installing signal handlers")?;
+        install_reload(args.clone(), state.clone(), shutdown.clone())
+            .context("installing the SIGHUP handler")?;
         tracing::info!(%bound, endpoint = %url, backend = ?state.db.backend(), sessions = state.config.sessions, "mcp-connector listening");
         if !bound.ip().is_loopback() {
             // No authentication exists yet: say so loudly rather than silently
@@ -58,6 +60,98 @@ fn install_signal_handlers(shutdown: CancellationToken) -> std::io::Result<()> {
         shutdown.cancel();
     });
     Ok(())
+}
+
+/// Reload the tools on SIGHUP: read the config file again with the same
+/// flags and environment, and serve its `[sources]`, `[[tools]]` and
+/// `[tools.NAME]`. A config that does not load leaves the served tools as
+/// they are. Registered before the server listens, like the other signals:
+/// SIGHUP's default disposition would end the process.
+#[cfg(unix)]
+fn install_reload(
+    args: ConfigArgs,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                got = hup.recv() => if got.is_none() { return },
+            }
+            reload(&args, &state).await;
+        }
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn install_reload(
+    _args: ConfigArgs,
+    _state: AppState,
+    _shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// One reload; logs the outcome and what changed (tool names only).
+async fn reload(args: &ConfigArgs, state: &AppState) {
+    tracing::info!("SIGHUP: reloading the tools from the configuration");
+    let config = match args.load() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("config reload failed, still serving the previous tools: {e}");
+            return;
+        }
+    };
+    let before = served_tools(state);
+    if let Err(e) = state.reload_tools(&config).await {
+        tracing::error!("config reload failed, still serving the previous tools: {e}");
+        return;
+    }
+    let after = served_tools(state);
+    let added: Vec<&str> = after
+        .keys()
+        .filter(|n| !before.contains_key(*n))
+        .map(String::as_str)
+        .collect();
+    let removed: Vec<&str> = before
+        .keys()
+        .filter(|n| !after.contains_key(*n))
+        .map(String::as_str)
+        .collect();
+    let changed: Vec<&str> = after
+        .iter()
+        .filter(|(n, def)| before.get(*n).is_some_and(|old| old != *def))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    tracing::info!(
+        tools = after.len(),
+        ?added,
+        ?removed,
+        ?changed,
+        "tools reloaded (other settings take effect on restart)"
+    );
+}
+
+/// The served tools (as `tools/list` shows them, by policy), by name, with
+/// their definitions as JSON for comparison.
+fn served_tools(state: &AppState) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let served = state.mcp.live.load();
+    served
+        .catalog
+        .tools()
+        .definitions()
+        .filter(|t| served.policy.serves(t))
+        .map(|t| {
+            (
+                t.name.to_string(),
+                serde_json::to_value(t).unwrap_or_default(),
+            )
+        })
+        .collect()
 }
 
 #[cfg(not(unix))]

@@ -20,8 +20,9 @@ use rmcp::model::{
     ReadResourceResponse, ServerCapabilities, SetLevelRequestParams, SubscribeRequestParams,
     SubscriptionFilter, UnsubscribeRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, Peer, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use tokio::sync::broadcast;
 use tokio_util::task::TaskTracker;
 
 use super::guard::{self, Gate};
@@ -87,6 +88,34 @@ fn internal_reference(what: &str, err: &dyn std::error::Error) -> String {
     let reference = random_token(6);
     tracing::error!(error_ref = %reference, error = %err, "{what} failed");
     reference
+}
+
+/// How often a session's change listener checks whether the session ended
+/// (rmcp offers no close event on a peer; a reload also ends it early).
+const SESSION_CHECK: Duration = Duration::from_secs(10);
+
+/// Send `notifications/tools/list_changed` to `peer` after each reload
+/// until its session ends.
+async fn notify_tool_changes(mut changed: broadcast::Receiver<()>, peer: Peer<RoleServer>) {
+    let mut check = tokio::time::interval(SESSION_CHECK);
+    loop {
+        tokio::select! {
+            r = changed.recv() => match r {
+                // A lagged receiver missed changes: one notice covers them.
+                Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    if peer.notify_tool_list_changed().await.is_err() {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = check.tick() => {
+                if peer.is_transport_closed() {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 fn catalog_error(err: CatalogError, ctx: &RequestContext<RoleServer>) -> McpError {
@@ -271,7 +300,9 @@ impl ServerHandler for ConnectorHandler {
             .enable_resources()
             .enable_prompts()
             .enable_completions()
-            .enable_logging();
+            .enable_logging()
+            // The served tools change on config reload (SIGHUP).
+            .enable_tool_list_changed();
         if served.catalog.supports_subscriptions() {
             resources = resources.enable_resources_subscribe();
         }
@@ -433,18 +464,61 @@ impl ServerHandler for ConnectorHandler {
             .map_err(|e| catalog_error(e, &ctx))
     }
 
-    /// `subscriptions/listen` (2026-07-28): accepted for catalogs that offer
-    /// subscriptions; rmcp acknowledges, tags and filters the stream.
+    /// `subscriptions/listen` (2026-07-28): `toolsListChanged` always (the
+    /// tools change on reload); resource subscriptions for catalogs that
+    /// offer them. rmcp acknowledges, tags and filters the stream.
     fn accepted_subscription_filter(
         &self,
         requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
-        self.shared
-            .live
-            .load()
-            .catalog
-            .supports_subscriptions()
-            .then(|| requested.clone())
+        let mut accepted = if self.shared.live.load().catalog.supports_subscriptions() {
+            requested.clone()
+        } else {
+            SubscriptionFilter::new()
+        };
+        accepted.tools_list_changed = requested.tools_list_changed;
+        Some(accepted)
+    }
+
+    /// A `subscriptions/listen` stream: sends `notifications/tools/list_changed`
+    /// after each reload, if accepted, until the client cancels.
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        if context.accepted().tools_list_changed != Some(true) {
+            context.cancelled().await;
+            return Ok(());
+        }
+        let mut changed = self.shared.live.subscribe();
+        loop {
+            tokio::select! {
+                () = context.cancelled() => return Ok(()),
+                r = changed.recv() => match r {
+                    // A lagged receiver missed changes: one notice covers them.
+                    Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        if let Err(e) = context.sink().notify_tool_list_changed().await {
+                            tracing::debug!(error = %e, "subscription stream closed");
+                            return Ok(());
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => {
+                        context.cancelled().await;
+                        return Ok(());
+                    }
+                },
+            }
+        }
+    }
+
+    /// A stateful session is ready: from now on tell it when the tools
+    /// change (config reload), until the session ends. Stateless clients of
+    /// older revisions have no stream to be told on: they see the new tools
+    /// on their next `tools/list` (2026-07-28 clients use [`Self::listen`]).
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if self.shared.sessions {
+            tokio::spawn(notify_tool_changes(
+                self.shared.live.subscribe(),
+                context.peer,
+            ));
+        }
     }
 
     #[allow(deprecated)]
