@@ -6,7 +6,9 @@
 #   3. the official MCP conformance suite: stable (0.1.16, --suite all) against
 #      the conformance fixtures with --sessions, and the 2026-07-28 pre-release
 #      against them in both session modes
-#   4. the official Python and TypeScript SDK clients against the Company demo
+#   4. the official Python and TypeScript SDK clients against the Company demo, and the
+#      Python client against config-declared tools (examples/hr) on SQLite, PostgreSQL
+#      and MariaDB (interop/declared.sh)
 #   5. OAuth: the built-in authorization server with the SDKs' OAuth providers, Claude's
 #      flow and `conformance authorization` (interop/oauth.sh)
 #   6. the login and consent pages in headless Chromium (interop/browser.mjs)
@@ -16,6 +18,8 @@
 #                       the checkout so that fresh clones reuse it)
 #   TEST_DATABASE_URL   PostgreSQL for the second run of every test
 #                       (e.g. postgres://postgres@127.0.0.1:5432/postgres)
+#   TEST_MYSQL_URL      MariaDB/MySQL for the declared-tool tests and interop
+#                       (e.g. mysql://root@127.0.0.1:3306/test)
 #   SKIP_INTEROP=1      stop after the cargo tests (fast local loop)
 set -euo pipefail
 
@@ -128,6 +132,10 @@ if [[ -n "${company_pg_url:-}" ]]; then
   ok
   psql "$TEST_DATABASE_URL" -qAt -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true
 fi
+
+step "interop: Python SDK client calls config-declared tools (examples/hr) on each engine"
+bash interop/declared.sh "$bin"
+ok
 
 step "interop: OAuth (Python and TypeScript SDK providers, Claude's flow, conformance authorization)"
 CONFORMANCE_RESULTS="$results/oauth" bash interop/oauth.sh "$bin" "$work"
