@@ -127,6 +127,9 @@ pub(crate) fn client_with(
 pub(crate) enum Workload {
     /// One stateless `tools/call` per iteration.
     StatelessCall,
+    /// One stateless `tools/call` of the config-declared `count_by_department`
+    /// (`mcp-bench declared`), whose result is rows rather than `{count}`.
+    DeclaredCall,
     /// A whole session per iteration: initialize, initialized, call, DELETE.
     Session,
 }
@@ -157,6 +160,7 @@ pub(crate) async fn run(
                 let t0 = Instant::now();
                 let outcome = match workload {
                     Workload::StatelessCall => stateless_call(&client, &url, id).await,
+                    Workload::DeclaredCall => declared_call(&client, &url, id).await,
                     Workload::Session => session(&client, &url, id).await,
                 };
                 stats.record(t0, outcome);
@@ -184,6 +188,14 @@ async fn stateless_call(client: &reqwest::Client, url: &str, id: u64) -> anyhow:
         .await?;
     let msg = mcp::read_response(res, id).await?;
     mcp::check_count(&msg)
+}
+
+async fn declared_call(client: &reqwest::Client, url: &str, id: u64) -> anyhow::Result<()> {
+    let res = mcp::post(client, url, mcp::declared_call_body(id), None)
+        .send()
+        .await?;
+    let msg = mcp::read_response(res, id).await?;
+    mcp::check_row_count(&msg)
 }
 
 /// One full session, as a client that connects, calls one tool and leaves.

@@ -7,6 +7,7 @@
 
 mod baseline;
 mod controls;
+mod declared;
 mod load;
 mod mcp;
 mod oauth;
@@ -42,6 +43,8 @@ enum Command {
     /// Throughput with OAuth bearer tokens on /mcp versus no authentication.
     #[command(name = "oauth")]
     OAuth(oauth::OAuthArgs),
+    /// Throughput of a config-declared SQL tool versus the built-in get_employee_count.
+    Declared(declared::DeclaredArgs),
     #[command(hide = true)]
     BaselineServer {
         #[arg(long)]
@@ -77,7 +80,7 @@ struct BenchArgs {
 const MAX_CONCURRENCY: usize = 1024;
 const IDLE_SETTLE: Duration = Duration::from_secs(2);
 
-/// Load options of the two-configuration comparisons (`controls`, `oauth`).
+/// Load options of the two-configuration comparisons (`controls`, `oauth`, `declared`).
 #[derive(Debug, clap::Args)]
 pub(crate) struct CompareArgs {
     /// Seconds of measured load per cell.
@@ -136,6 +139,7 @@ fn main() -> ExitCode {
         Some(Command::BaselineServer { listen }) => baseline::run(listen),
         Some(Command::Controls(args)) => interruptible(controls::run(&args)),
         Some(Command::OAuth(args)) => interruptible(oauth::run(&args)),
+        Some(Command::Declared(args)) => interruptible(declared::run(&args)),
         None => bench_main(cli.bench),
     };
     match result {

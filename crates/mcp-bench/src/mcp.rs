@@ -24,6 +24,19 @@ pub(crate) fn call_body(id: u64) -> String {
     .to_string()
 }
 
+/// The config-declared tool of `mcp-bench declared`.
+pub(crate) const DECLARED_TOOL: &str = "count_by_department";
+
+pub(crate) fn declared_call_body(id: u64) -> String {
+    json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "method": "tools/call",
+        "params": {"name": DECLARED_TOOL, "arguments": {"department": DEPARTMENT}},
+    })
+    .to_string()
+}
+
 pub(crate) fn initialize_body(id: u64) -> String {
     json!({
         "jsonrpc": "2.0",
@@ -144,6 +157,29 @@ pub(crate) fn check_count(msg: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// [`check_count`] for a declared tool: the headcount is the `count`
+/// column of the only row.
+pub(crate) fn check_row_count(msg: &Value) -> anyhow::Result<()> {
+    if let Some(error) = msg.get("error") {
+        bail!("JSON-RPC error: {error}");
+    }
+    let result = msg.get("result").context("no result")?;
+    if result.get("isError").and_then(Value::as_bool) == Some(true) {
+        bail!("tool error: {result}");
+    }
+    let rows = result
+        .pointer("/structuredContent/rows")
+        .and_then(Value::as_array);
+    let count = match rows.map(Vec::as_slice) {
+        Some([row]) => row.get("count").and_then(Value::as_i64),
+        _ => None,
+    };
+    if count != Some(EXPECTED_COUNT) {
+        bail!("expected one row with count {EXPECTED_COUNT}, got {result}");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +204,10 @@ mod tests {
         assert!(check_count(&wrong).is_err());
         let err = json!({"id": 1, "error": {"code": -32602, "message": "x"}});
         assert!(check_count(&err).is_err());
+        let rows = json!({"id": 1, "result": {"structuredContent": {"rows": [{"count": 42}]}}});
+        assert!(check_row_count(&rows).is_ok());
+        let two = json!({"id": 1, "result": {"structuredContent": {"rows": [{"count": 42}, {"count": 42}]}}});
+        assert!(check_row_count(&two).is_err());
+        assert!(check_row_count(&err).is_err());
     }
 }
