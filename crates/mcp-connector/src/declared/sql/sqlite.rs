@@ -3,37 +3,34 @@
 //! refuses any write, whatever the statement is (`INSERT`, `WITH … DELETE`,
 //! a `PRAGMA` that writes). Writes use a separate read-write pool.
 //!
-//! SQLite has no statement timeout: each statement runs under a progress
-//! handler that interrupts it past its deadline (`SQLITE_INTERRUPT`), so a
-//! runaway query stops inside the engine and frees its connection; the
-//! `tokio` backstop only covers the time around it.
+//! SQLite has no statement timeout: each connection runs a progress handler
+//! that interrupts the statement past its call's deadline
+//! (`SQLITE_INTERRUPT`, see [`lanes`]), so a runaway query stops inside the
+//! engine and frees its connection; the `tokio` backstop only covers the
+//! time around it.
 //!
 //! SQLite is dynamically typed, so values are decoded by their runtime
 //! storage class (INTEGER, REAL, TEXT, BLOB, NULL), not the declared type.
 
+mod lanes;
+
 use std::str::FromStr;
-use std::time::Instant;
 
 use serde_json::Value;
-use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteTypeInfo,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteRow, SqliteTypeInfo};
 use sqlx::{Executor, Row, Sqlite, TypeInfo, ValueRef};
 
 use super::{ACQUIRE_TIMEOUT, Codec, Ctx, DbKind, bind_all, collect, columns, decode};
 use crate::declared::source::{Access, Column, QueryOutput, SourceError, Window};
 use crate::declared::spec::{Bound, JsonType, SqlSourceSpec};
-
-/// Virtual-machine steps between deadline checks: about a millisecond.
-const PROGRESS_STEPS: i32 = 10_000;
+use lanes::{Lanes, Leased};
 
 const SQLITE_READONLY: i64 = 8;
 const SQLITE_INTERRUPT: i64 = 9;
 
 pub(super) struct Pools {
-    read: SqlitePool,
-    write: SqlitePool,
+    read: Lanes,
+    write: Lanes,
 }
 
 impl Pools {
@@ -42,14 +39,9 @@ impl Pools {
         // an empty database.
         let base = SqliteConnectOptions::from_str(spec.url.expose())?.create_if_missing(false);
         let read = base.clone().read_only(true).pragma("query_only", "ON");
-        let pool = || {
-            SqlitePoolOptions::new()
-                .max_connections(spec.max_connections)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-        };
         Ok(Self {
-            read: pool().connect_lazy_with(read),
-            write: pool().connect_lazy_with(base),
+            read: Lanes::new(read, spec.max_connections, ACQUIRE_TIMEOUT),
+            write: Lanes::new(base, spec.max_connections, ACQUIRE_TIMEOUT),
         })
     }
 
@@ -61,41 +53,30 @@ impl Pools {
         access: Access,
         window: Window,
     ) -> Result<QueryOutput, SourceError> {
-        let pool = match access {
+        let lanes = match access {
             Access::ReadOnly => &self.read,
             Access::Write => &self.write,
         };
-        let mut conn = acquire(ctx, pool).await?;
-        deadline(ctx, &mut conn, ctx.timeout).await?;
+        let mut leased = acquire(ctx, lanes).await?;
         let query = bind_all!(sql, binds, None::<i64>);
-        match access {
+        let conn = leased.with_deadline(ctx.timeout);
+        let out = match access {
             Access::ReadOnly => {
                 ctx.backstop(collect(ctx, &mut *conn, query, access, window, &CODEC))
                     .await
             }
-            Access::Write => {
-                // The commit is a step of its own, as on the other engines:
-                // a write whose result cannot be returned (a RETURNING value
-                // that does not decode, the backstop firing) is rolled back
-                // rather than done without the caller knowing.
-                let mut tx = sqlx::Connection::begin(&mut *conn)
-                    .await
-                    .map_err(|e| ctx.statement_error(e, classify))?;
-                let out = ctx
-                    .backstop(collect(ctx, &mut *tx, query, access, window, &CODEC))
-                    .await?;
-                tx.commit()
-                    .await
-                    .map_err(|e| ctx.statement_error(e, classify))?;
-                Ok(out)
-            }
+            Access::Write => write(ctx, conn, query, window).await,
+        };
+        if matches!(out, Err(SourceError::Unavailable { .. })) {
+            leased.discard();
         }
+        out
     }
 
     pub(super) async fn probe(&self, ctx: &Ctx, sql: &str) -> Result<Vec<Column>, SourceError> {
-        let mut conn = acquire(ctx, &self.read).await?;
-        deadline(ctx, &mut conn, ctx.timeout).await?;
-        let d = (&mut *conn)
+        let mut leased = acquire(ctx, &self.read).await?;
+        let d = leased
+            .with_deadline(ctx.timeout)
             .describe(sql)
             .await
             .map_err(|e| ctx.statement_error(e, classify))?;
@@ -103,9 +84,9 @@ impl Pools {
     }
 
     pub(super) async fn ping(&self, ctx: &Ctx) -> Result<(), SourceError> {
-        let mut conn = acquire(ctx, &self.read).await?;
-        deadline(ctx, &mut conn, super::PING_TIMEOUT).await?;
-        (&mut *conn)
+        let mut leased = acquire(ctx, &self.read).await?;
+        leased
+            .with_deadline(super::PING_TIMEOUT)
             .execute("SELECT 1")
             .await
             .map_err(|e| ctx.statement_error(e, classify))?;
@@ -118,22 +99,30 @@ impl Pools {
     }
 }
 
-async fn acquire(ctx: &Ctx, pool: &SqlitePool) -> Result<PoolConnection<Sqlite>, SourceError> {
-    pool.acquire().await.map_err(|e| ctx.connect_error(e))
+async fn acquire<'a>(ctx: &Ctx, lanes: &'a Lanes) -> Result<Leased<'a>, SourceError> {
+    lanes.acquire().await.map_err(|e| ctx.connect_error(e))
 }
 
-/// Interrupt whatever this connection runs next once `limit` has passed.
-/// Set before every use, so a handler left by an earlier call never
-/// interrupts a later one.
-async fn deadline(
+/// The commit is a step of its own, as on the other engines: a write whose
+/// result cannot be returned (a RETURNING value that does not decode, the
+/// backstop firing) is rolled back rather than done without the caller
+/// knowing.
+async fn write<'q>(
     ctx: &Ctx,
-    conn: &mut PoolConnection<Sqlite>,
-    limit: std::time::Duration,
-) -> Result<(), SourceError> {
-    let until = Instant::now() + limit;
-    let mut handle = conn.lock_handle().await.map_err(|e| ctx.connect_error(e))?;
-    handle.set_progress_handler(PROGRESS_STEPS, move || Instant::now() < until);
-    Ok(())
+    conn: &mut sqlx::SqliteConnection,
+    query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    window: Window,
+) -> Result<QueryOutput, SourceError> {
+    let mut tx = sqlx::Connection::begin(conn)
+        .await
+        .map_err(|e| ctx.statement_error(e, classify))?;
+    let out = ctx
+        .backstop(collect(ctx, &mut *tx, query, Access::Write, window, &CODEC))
+        .await?;
+    tx.commit()
+        .await
+        .map_err(|e| ctx.statement_error(e, classify))?;
+    Ok(out)
 }
 
 fn classify(db: &dyn sqlx::error::DatabaseError) -> DbKind {
