@@ -54,7 +54,7 @@ pub struct SqlSource {
 }
 
 enum Pools {
-    Sqlite(sqlite::Pools),
+    Sqlite(Box<sqlite::Pools>),
     Postgres(postgres::Pools),
     MySql(mysql::Pools),
 }
@@ -71,7 +71,7 @@ impl SqlSource {
             }
         };
         let pools = match spec.engine {
-            Engine::Sqlite => Pools::Sqlite(sqlite::Pools::open(spec).map_err(bad_url)?),
+            Engine::Sqlite => Pools::Sqlite(Box::new(sqlite::Pools::open(spec).map_err(bad_url)?)),
             Engine::Postgres => Pools::Postgres(postgres::Pools::open(spec).map_err(bad_url)?),
             Engine::MySql => Pools::MySql(mysql::Pools::open(spec).map_err(bad_url)?),
         };
@@ -290,6 +290,72 @@ where
         out.rows_affected = Some(affected);
     }
     Ok(out)
+}
+
+/// Run `query` in a transaction opened with `begin` on a connection of
+/// `pool`; a read is rolled back, a write committed (PostgreSQL and MySQL:
+/// SQLite has its own connections, see [`sqlite`]).
+async fn in_transaction<'q, DB, Q>(
+    ctx: &Ctx,
+    pool: &sqlx::Pool<DB>,
+    begin: &'static str,
+    query: Q,
+    access: Access,
+    window: Window,
+    codec: &Codec<DB>,
+) -> Result<QueryOutput, SourceError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    Q: sqlx::Execute<'q, DB> + 'q,
+{
+    let mut tx = pool
+        .begin_with(begin)
+        .await
+        .map_err(|e| ctx.connect_error(e))?;
+    let out = ctx
+        .backstop(collect(ctx, &mut *tx, query, access, window, codec))
+        .await?;
+    let end = match access {
+        // Nothing to keep; ROLLBACK also ends the transaction fastest.
+        Access::ReadOnly => tx.rollback().await,
+        Access::Write => tx.commit().await,
+    };
+    end.map_err(|e| ctx.statement_error(e, codec.classify))?;
+    Ok(out)
+}
+
+/// Result columns of `sql`, prepared (not run) on a connection of `pool`.
+async fn probe_on<DB>(
+    ctx: &Ctx,
+    pool: &sqlx::Pool<DB>,
+    sql: &str,
+    codec: &Codec<DB>,
+) -> Result<Vec<Column>, SourceError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    let mut conn = pool.acquire().await.map_err(|e| ctx.connect_error(e))?;
+    let d = (&mut *conn)
+        .describe(sql)
+        .await
+        .map_err(|e| ctx.statement_error(e, codec.classify))?;
+    Ok(columns(&d.columns, codec.json_type))
+}
+
+/// One round trip on a connection of `pool`.
+async fn ping_on<DB>(ctx: &Ctx, pool: &sqlx::Pool<DB>, codec: &Codec<DB>) -> Result<(), SourceError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    let mut conn = pool.acquire().await.map_err(|e| ctx.connect_error(e))?;
+    (&mut *conn)
+        .execute("SELECT 1")
+        .await
+        .map_err(|e| ctx.statement_error(e, codec.classify))?;
+    Ok(())
 }
 
 fn columns<C: sqlx::Column>(

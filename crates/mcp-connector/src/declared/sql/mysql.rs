@@ -17,7 +17,9 @@ use sqlx::mysql::{
 };
 use sqlx::{Executor, Row, TypeInfo, ValueRef};
 
-use super::{ACQUIRE_TIMEOUT, Codec, Ctx, DbKind, bind_all, collect, columns, decode};
+use super::{
+    ACQUIRE_TIMEOUT, Codec, Ctx, DbKind, bind_all, decode, in_transaction, ping_on, probe_on,
+};
 use crate::declared::source::{Access, Column, QueryOutput, SourceError, Window};
 use crate::declared::spec::{Bound, JsonType, SqlSourceSpec};
 
@@ -66,47 +68,20 @@ impl Pools {
         access: Access,
         window: Window,
     ) -> Result<QueryOutput, SourceError> {
-        let mut tx = match access {
-            Access::ReadOnly => self.pool.begin_with("START TRANSACTION READ ONLY").await,
-            Access::Write => self.pool.begin_with("START TRANSACTION READ WRITE").await,
-        }
-        .map_err(|e| ctx.connect_error(e))?;
-        let query = bind_all!(sql, binds, None::<i64>);
-        let out = ctx
-            .backstop(collect(ctx, &mut *tx, query, access, window, &CODEC))
-            .await?;
-        let end = match access {
-            Access::ReadOnly => tx.rollback().await,
-            Access::Write => tx.commit().await,
+        let begin = match access {
+            Access::ReadOnly => "START TRANSACTION READ ONLY",
+            Access::Write => "START TRANSACTION READ WRITE",
         };
-        end.map_err(|e| ctx.statement_error(e, classify))?;
-        Ok(out)
+        let query = bind_all!(sql, binds, None::<i64>);
+        in_transaction(ctx, &self.pool, begin, query, access, window, &CODEC).await
     }
 
     pub(super) async fn probe(&self, ctx: &Ctx, sql: &str) -> Result<Vec<Column>, SourceError> {
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| ctx.connect_error(e))?;
-        let d = (&mut *conn)
-            .describe(sql)
-            .await
-            .map_err(|e| ctx.statement_error(e, classify))?;
-        Ok(columns(&d.columns, json_type))
+        probe_on(ctx, &self.pool, sql, &CODEC).await
     }
 
     pub(super) async fn ping(&self, ctx: &Ctx) -> Result<(), SourceError> {
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| ctx.connect_error(e))?;
-        (&mut *conn)
-            .execute("SELECT 1")
-            .await
-            .map_err(|e| ctx.statement_error(e, classify))?;
-        Ok(())
+        ping_on(ctx, &self.pool, &CODEC).await
     }
 
     pub(super) async fn close(&self) {

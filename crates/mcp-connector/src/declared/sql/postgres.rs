@@ -18,9 +18,11 @@ use sqlx::postgres::{
     PgValueFormat,
 };
 use sqlx::types::chrono::{DateTime, Utc};
-use sqlx::{Executor, Postgres, Row, TypeInfo, ValueRef};
+use sqlx::{Postgres, Row, TypeInfo, ValueRef};
 
-use super::{ACQUIRE_TIMEOUT, Codec, Ctx, DbKind, bind_all, collect, columns, decode};
+use super::{
+    ACQUIRE_TIMEOUT, Codec, Ctx, DbKind, bind_all, decode, in_transaction, ping_on, probe_on,
+};
 use crate::declared::source::{Access, Column, QueryOutput, SourceError, Window};
 use crate::declared::spec::{Bound, JsonType, SqlSourceSpec};
 
@@ -80,53 +82,25 @@ impl Pools {
         window: Window,
         text_nulls: bool,
     ) -> Result<QueryOutput, SourceError> {
-        let mut tx = match access {
-            Access::ReadOnly => self.read.begin_with("BEGIN READ ONLY").await,
-            Access::Write => self.write.begin_with("BEGIN READ WRITE").await,
-        }
-        .map_err(|e| ctx.connect_error(e))?;
+        let (pool, begin) = match access {
+            Access::ReadOnly => (&self.read, "BEGIN READ ONLY"),
+            Access::Write => (&self.write, "BEGIN READ WRITE"),
+        };
         let sql = typed_text(sql, binds, text_nulls);
         let query = if text_nulls {
             bind_all!(sql.as_str(), binds, Untyped(true))
         } else {
             bind_all!(sql.as_str(), binds, Untyped(false))
         };
-        let out = ctx
-            .backstop(collect(ctx, &mut *tx, query, access, window, &CODEC))
-            .await?;
-        let end = match access {
-            // Nothing to keep; ROLLBACK also ends the transaction fastest.
-            Access::ReadOnly => tx.rollback().await,
-            Access::Write => tx.commit().await,
-        };
-        end.map_err(|e| ctx.statement_error(e, classify))?;
-        Ok(out)
+        in_transaction(ctx, pool, begin, query, access, window, &CODEC).await
     }
 
     pub(super) async fn probe(&self, ctx: &Ctx, sql: &str) -> Result<Vec<Column>, SourceError> {
-        let mut conn = self
-            .read
-            .acquire()
-            .await
-            .map_err(|e| ctx.connect_error(e))?;
-        let d = (&mut *conn)
-            .describe(sql)
-            .await
-            .map_err(|e| ctx.statement_error(e, classify))?;
-        Ok(columns(&d.columns, json_type))
+        probe_on(ctx, &self.read, sql, &CODEC).await
     }
 
     pub(super) async fn ping(&self, ctx: &Ctx) -> Result<(), SourceError> {
-        let mut conn = self
-            .read
-            .acquire()
-            .await
-            .map_err(|e| ctx.connect_error(e))?;
-        (&mut *conn)
-            .execute("SELECT 1")
-            .await
-            .map_err(|e| ctx.statement_error(e, classify))?;
-        Ok(())
+        ping_on(ctx, &self.read, &CODEC).await
     }
 
     pub(super) async fn close(&self) {
