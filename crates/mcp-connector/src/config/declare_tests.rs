@@ -60,7 +60,7 @@ fn the_issue_example_loads() {
         panic!("sql action")
     };
     assert_eq!(
-        stmt.render().0,
+        stmt.sql,
         "SELECT count(*) AS n FROM employees WHERE title = ?"
     );
     assert!(c.tools["count_by_title"].enabled);

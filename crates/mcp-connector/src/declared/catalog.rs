@@ -124,8 +124,7 @@ impl Inner {
         else {
             return None;
         };
-        let (sql, _) = stmt.render();
-        match tokio::time::timeout(PROBE_TIMEOUT, source.probe(&sql)).await {
+        match tokio::time::timeout(PROBE_TIMEOUT, source.probe(&stmt.sql)).await {
             Ok(Ok(cols)) if !cols.is_empty() => Some(cols),
             Ok(Ok(_)) => None,
             Ok(Err(e)) => {
@@ -165,8 +164,8 @@ impl Inner {
         let source = self.sources.get(&def.source);
         match (&def.action, source) {
             (Action::Sql(stmt), Some(Source::Sql(db))) => {
-                let (sql, order) = stmt.render();
-                let binds: Vec<_> = order
+                let binds: Vec<_> = stmt
+                    .order
                     .iter()
                     .map(|n| values.get(n).cloned().unwrap_or(super::spec::Bound::Null))
                     .collect();
@@ -180,7 +179,7 @@ impl Inner {
                     limit: def.max_rows,
                 };
                 let out = db
-                    .run(&sql, &binds, access, window)
+                    .run(&stmt.sql, &binds, access, window)
                     .await
                     .map_err(|e| failure(def, e))?;
                 let next = |o: u64| self.seal_cursor(def, &digest, o);

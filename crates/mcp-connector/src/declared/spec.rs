@@ -17,7 +17,6 @@ use url::Url;
 
 pub use self::source::{expand_env, source};
 pub use self::tool::tool;
-use super::placeholder::{self, Segment};
 use crate::config::ConfigError;
 
 /// Caller-context placeholders, filled from the authenticated caller and
@@ -116,20 +115,15 @@ pub enum Action {
     Http(HttpRequestSpec),
 }
 
-/// A statement and its placeholders, scanned with its engine's rules.
+/// A statement as declared and as sent, rendered once at load.
 #[derive(Debug, Clone)]
 pub struct SqlStatement {
+    /// As written in the config, with `:name` placeholders.
     pub text: String,
-    pub engine: Engine,
-    pub segments: Vec<Segment>,
-}
-
-impl SqlStatement {
-    /// The statement in the engine's syntax and the parameter name bound at
-    /// each position.
-    pub fn render(&self) -> (String, Vec<String>) {
-        placeholder::render(&self.segments, self.engine)
-    }
+    /// In the engine's placeholder syntax (`?` or `$n`).
+    pub sql: String,
+    /// The parameter bound at each position of `sql`.
+    pub order: Vec<String>,
 }
 
 /// An HTTP call.

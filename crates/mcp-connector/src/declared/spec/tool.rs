@@ -97,10 +97,11 @@ pub fn tool(
                 &declared,
             )
             .map_err(|e| e.with_span(span.clone()))?;
+            let (rendered, order) = placeholder::render(&segments, sql.engine);
             Action::Sql(SqlStatement {
                 text,
-                engine: sql.engine,
-                segments,
+                sql: rendered,
+                order,
             })
         }
         ("http", SourceKind::Http(_)) => {
