@@ -215,3 +215,34 @@ async fn caller_context_comes_from_the_token_and_arguments_cannot_override_it() 
     assert_eq!(r["result"]["structuredContent"]["row_count"], 0, "{r}");
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declared_calls_are_in_the_audit_trail() {
+    use mcp_connector::audit::store as audit_store;
+    use mcp_connector::store::{Db, DbOptions};
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let url = notes_db(&dir).await;
+    let srv = spawn(&url, "", AuthMode::None).await;
+    let r = srv.call("add_note", json!({"body": "audited"})).await;
+    assert_eq!(r["isError"], false, "{r}");
+    let r = srv.call("add_note", json!({"body": 7})).await;
+    assert_eq!(r["isError"], true, "{r}");
+    let db = Db::connect(&srv.database_url, &DbOptions::default())
+        .await
+        .expect("connect");
+    let records = audit_store::since(&db, 0, 100).await.expect("audit");
+    db.close().await;
+    let calls: Vec<_> = records
+        .iter()
+        .filter(|r| r.tool.as_deref() == Some("add_note"))
+        .collect();
+    assert_eq!(calls.len(), 2, "{records:?}");
+    let args: Value = serde_json::from_str(calls[0].arguments.as_deref().expect("arguments"))
+        .expect("arguments are JSON");
+    assert_eq!(args, json!({"body": "audited"}));
+    assert!(!calls[0].is_error);
+    assert_eq!(calls[0].result_sha256.as_ref().map(String::len), Some(64));
+    assert!(calls[1].is_error, "{:?}", calls[1]);
+    srv.stop().await;
+}
