@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use mcp_connector_security::{Sealer, sha256};
 use rmcp::model::{
-    CallToolResult, CompleteRequestParams, CompletionInfo, ContentBlock, GetPromptRequestParams,
+    CallToolResult, CompleteRequestParams, CompletionInfo, GetPromptRequestParams,
     GetPromptResponse, JsonObject, Prompt, ReadResourceResult, Resource, ResourceTemplate, Tool,
 };
 use serde_json::Value;
@@ -177,30 +177,21 @@ impl Inner {
                 let window = Window {
                     offset,
                     limit: def.max_rows,
+                    max_chars: def.max_chars,
                 };
                 let out = db
                     .run(&stmt.sql, &binds, access, window)
                     .await
                     .map_err(|e| failure(def, e))?;
                 let next = |o: u64| self.seal_cursor(def, &digest, o);
-                Ok(render::rows(&out, offset, def.max_chars, &next).result)
+                // Only read tools take a cursor: a write must not run again
+                // to show its next rows.
+                let next: Option<&dyn Fn(u64) -> String> = paged.then_some(&next);
+                Ok(render::rows(&out, offset, def.max_chars, next).result)
             }
             (Action::Http(req), Some(Source::Http(api))) => {
                 let out = api.call(req, &values).await.map_err(|e| failure(def, e))?;
-                let text = match &out.body {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                let text = crate::safety::hygiene::prefix_chars(&text, def.max_chars).to_owned();
-                let mut result = match out.body {
-                    Value::Object(o) => CallToolResult::structured(Value::Object(o)),
-                    other => CallToolResult::structured(serde_json::json!({
-                        "status": out.status,
-                        "body": other,
-                    })),
-                };
-                result.content = vec![ContentBlock::text(text)];
-                Ok(result)
+                Ok(render::http_body(out.status, out.body, def.max_chars))
             }
             _ => Err(ToolError::Refused(format!(
                 "source `{}` is not available",

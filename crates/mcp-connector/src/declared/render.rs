@@ -20,38 +20,47 @@ pub struct Page {
     pub shown: usize,
 }
 
-/// Render `out` (a window starting at row `offset`); `next_cursor` makes the
-/// cursor for a given row offset.
+/// Render `out` (a window starting at row `offset`). `next_cursor` makes
+/// the cursor for a given row offset; `None` (write tools, which cannot be
+/// called again for their next rows) says the rest is not shown instead.
 pub fn rows(
     out: &QueryOutput,
     offset: u64,
     max_chars: usize,
-    next_cursor: &dyn Fn(u64) -> String,
+    next_cursor: Option<&dyn Fn(u64) -> String>,
 ) -> Page {
     let names: Vec<&str> = out.columns.iter().map(|c| c.name.as_str()).collect();
     let mut text = names.join("\t");
     text.push('\n');
     let budget = max_chars.saturating_sub(NOTICE_ROOM);
+    // Running counts: measuring the whole text per row would be quadratic.
+    let mut text_chars = text.chars().count();
     let mut json_chars = 0usize;
     let mut objects = Vec::with_capacity(out.rows.len());
     let mut cut_by_size = false;
     for row in &out.rows {
-        let line = row.iter().map(cell).collect::<Vec<_>>().join("\t");
-        let object: Map<String, Value> = names
-            .iter()
-            .zip(row)
-            .map(|(n, v)| ((*n).to_owned(), v.clone()))
-            .collect();
-        let object_len = Value::Object(object.clone()).to_string().chars().count();
-        let text_len = text.chars().count() + line.chars().count() + 1;
-        if !objects.is_empty() && (text_len > budget || json_chars + object_len > budget) {
+        let (mut line, mut object) = render_row(&names, row);
+        let (mut line_len, mut object_len) = (line.chars().count() + 1, json_len(&object));
+        if text_chars + line_len > budget || json_chars + object_len > budget {
             cut_by_size = true;
-            break;
+            if !objects.is_empty() {
+                break;
+            }
+            // One row alone is over the cap: show it with its long values
+            // cut (and marked), rather than nothing or everything.
+            let per_value = budget / (2 * names.len().max(1));
+            let shortened: Vec<Value> = row.iter().map(|v| shorten(v, per_value)).collect();
+            (line, object) = render_row(&names, &shortened);
+            (line_len, object_len) = (line.chars().count() + 1, json_len(&object));
         }
         text.push_str(&line);
         text.push('\n');
+        text_chars += line_len;
         json_chars += object_len;
         objects.push(Value::Object(object));
+        if cut_by_size {
+            break;
+        }
     }
     let shown = objects.len();
     let more = cut_by_size || out.more;
@@ -74,24 +83,95 @@ pub fn rows(
         text.push_str(&format!("\n{n} row(s) affected"));
     }
     if more {
-        let cursor = next_cursor(last);
         let reason = if cut_by_size {
             format!("Output truncated at {max_chars} characters")
         } else {
             "More rows exist".to_owned()
         };
-        let notice = format!(
-            "{reason}: showing rows {first}-{last}. Call the tool again with the same arguments and \"cursor\": \"{cursor}\" for the next rows."
-        );
+        let notice = match next_cursor {
+            Some(next) => {
+                let cursor = next(last);
+                structured.insert("next_cursor".into(), json!(cursor));
+                format!(
+                    "{reason}: showing rows {first}-{last}. Call the tool again with the same arguments and \"cursor\": \"{cursor}\" for the next rows."
+                )
+            }
+            None => format!("{reason}: showing rows {first}-{last}; the rest are not shown."),
+        };
         text.push('\n');
         text.push_str(&notice);
         structured.insert("truncated".into(), json!(cut_by_size));
         structured.insert("notice".into(), json!(notice));
-        structured.insert("next_cursor".into(), json!(cursor));
     }
     let mut result = CallToolResult::structured(Value::Object(structured));
     result.content = vec![ContentBlock::text(text)];
     Page { result, shown }
+}
+
+/// An HTTP answer: a JSON object becomes `structuredContent` as it is,
+/// anything else `{status, body}`; the body is also the text. Over
+/// `max_chars` the text is cut with a notice and the structured body is
+/// left out (a client cannot read half an object).
+pub fn http_body(status: u16, body: Value, max_chars: usize) -> CallToolResult {
+    let text = match &body {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let total = text.chars().count();
+    if total > max_chars {
+        let kept =
+            crate::safety::hygiene::prefix_chars(&text, max_chars.saturating_sub(NOTICE_ROOM));
+        let notice = format!(
+            "Output truncated at {max_chars} characters: the answer has {total}; ask the API for less (a narrower query or a smaller page)."
+        );
+        let mut result = CallToolResult::structured(json!({
+            "status": status,
+            "truncated": true,
+            "notice": notice,
+        }));
+        result.content = vec![ContentBlock::text(format!("{kept}\n{notice}"))];
+        return result;
+    }
+    let mut result = match body {
+        Value::Object(o) => CallToolResult::structured(Value::Object(o)),
+        other => CallToolResult::structured(json!({"status": status, "body": other})),
+    };
+    result.content = vec![ContentBlock::text(text)];
+    result
+}
+
+/// A row as a text-table line and as an object keyed by column name.
+fn render_row(names: &[&str], row: &[Value]) -> (String, Map<String, Value>) {
+    let line = row.iter().map(cell).collect::<Vec<_>>().join("\t");
+    let object = names
+        .iter()
+        .zip(row)
+        .map(|(n, v)| ((*n).to_owned(), v.clone()))
+        .collect();
+    (line, object)
+}
+
+fn json_len(object: &Map<String, Value>) -> usize {
+    serde_json::to_string(object).map_or(0, |s| s.chars().count())
+}
+
+/// `v` with a string (or a JSON value's text) longer than `max` characters
+/// cut to `max` and marked as cut.
+fn shorten(v: &Value, max: usize) -> Value {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Array(_) | Value::Object(_) => v.to_string(),
+        other => return other.clone(),
+    };
+    let total = text.chars().count();
+    if total <= max {
+        return v.clone();
+    }
+    let kept: String = text.chars().take(max).collect();
+    Value::String(format!(
+        "{kept}… [{} of {total} characters cut]",
+        total - max
+    ))
 }
 
 /// A cell for the text table: strings as they are (tabs and newlines
@@ -184,7 +264,7 @@ mod tests {
 
     #[test]
     fn renders_rows_as_objects_and_a_table() {
-        let page = rows(&out(2, false), 0, 150_000, &|o| format!("c{o}"));
+        let page = rows(&out(2, false), 0, 150_000, Some(&|o| format!("c{o}")));
         let s = page.result.structured_content.clone().expect("structured");
         assert_eq!(s["rows"][1], json!({"id": 1, "name": "row\t1"}));
         assert_eq!(s["row_count"], 2);
@@ -196,7 +276,7 @@ mod tests {
 
     #[test]
     fn more_rows_give_a_cursor_from_the_next_row() {
-        let page = rows(&out(3, true), 10, 150_000, &|o| format!("c{o}"));
+        let page = rows(&out(3, true), 10, 150_000, Some(&|o| format!("c{o}")));
         let s = page.result.structured_content.clone().expect("structured");
         assert_eq!(s["next_cursor"], "c13");
         assert_eq!(s["truncated"], false);
@@ -205,7 +285,7 @@ mod tests {
 
     #[test]
     fn size_cap_cuts_rows_with_a_visible_notice_and_keeps_the_rest_reachable() {
-        let page = rows(&out(1000, false), 0, 2_000, &|o| format!("c{o}"));
+        let page = rows(&out(1000, false), 0, 2_000, Some(&|o| format!("c{o}")));
         let t = text(&page.result);
         assert!(t.chars().count() <= 2_000, "{}", t.len());
         assert!(t.contains("Output truncated at 2000 characters"), "{t}");
@@ -213,6 +293,41 @@ mod tests {
         assert!(page.shown > 0 && page.shown < 1000);
         assert_eq!(s["next_cursor"], format!("c{}", page.shown));
         assert_eq!(s["truncated"], true);
+    }
+
+    #[test]
+    fn one_row_over_the_cap_is_shown_with_its_long_values_cut() {
+        let mut big = out(2, false);
+        big.rows[0][1] = json!("x".repeat(50_000));
+        let page = rows(&big, 0, 2_000, Some(&|o| format!("c{o}")));
+        let s = page.result.structured_content.clone().expect("structured");
+        assert_eq!(page.shown, 1);
+        let value = s["rows"][0]["name"].as_str().expect("name");
+        assert!(value.chars().count() < 2_000, "{}", value.len());
+        assert!(value.ends_with("characters cut]"), "{value}");
+        assert_eq!(s["next_cursor"], "c1");
+        assert!(text(&page.result).chars().count() <= 2_000);
+    }
+
+    #[test]
+    fn write_results_say_more_rows_exist_without_a_cursor() {
+        let page = rows(&out(3, true), 0, 150_000, None);
+        let s = page.result.structured_content.clone().expect("structured");
+        assert!(s.get("next_cursor").is_none(), "{s}");
+        assert!(text(&page.result).contains("the rest are not shown"));
+    }
+
+    #[test]
+    fn http_bodies_over_the_cap_are_cut_with_a_notice() {
+        let small = http_body(200, json!({"id": 1}), 1_000);
+        assert_eq!(small.structured_content, Some(json!({"id": 1})));
+        let big = http_body(200, json!({"blob": "y".repeat(5_000)}), 1_000);
+        let s = big.structured_content.clone().expect("structured");
+        assert_eq!(s["truncated"], true);
+        assert!(s.get("blob").is_none());
+        let t = text(&big);
+        assert!(t.chars().count() <= 1_000, "{}", t.len());
+        assert!(t.contains("Output truncated at 1000 characters"), "{t}");
     }
 
     #[test]

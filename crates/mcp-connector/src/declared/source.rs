@@ -49,12 +49,14 @@ pub struct Column {
     pub ty: JsonType,
 }
 
-/// Which rows of a result to return: skip `offset`, return at most `limit`,
-/// and say whether there were more.
+/// Which rows of a result to return: skip `offset`, return at most `limit`
+/// rows and stop once they hold about `max_chars` characters, and say
+/// whether there were more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
     pub offset: u64,
     pub limit: usize,
+    pub max_chars: usize,
 }
 
 /// What a statement returned.

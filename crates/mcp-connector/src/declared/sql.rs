@@ -238,9 +238,11 @@ struct Codec<DB: Database> {
 }
 
 /// Stream the statement's results: skip `window.offset` rows, keep up to
-/// `window.limit`, and note whether one more exists. A read stops reading
-/// there (the rest is never fetched); a write reads to the end, since its
-/// effect and its row count are only complete then.
+/// `window.limit` (and no more once the kept rows hold `window.max_chars`
+/// characters: the page could not show them), and note whether one more
+/// exists. A read stops reading there (the rest is never fetched); a write
+/// reads to the end, since its effect and its row count are only complete
+/// then.
 async fn collect<'e, 'q: 'e, DB, E, Q>(
     ctx: &Ctx,
     executor: E,
@@ -258,6 +260,7 @@ where
     let mut out = QueryOutput::default();
     let mut seen: u64 = 0;
     let mut affected: u64 = 0;
+    let mut chars: usize = 0;
     let err = |e| ctx.statement_error(e, codec.classify);
     while let Some(item) = stream.try_next().await.map_err(err)? {
         match item {
@@ -270,7 +273,7 @@ where
                 if seen <= window.offset {
                     continue;
                 }
-                if out.rows.len() >= window.limit {
+                if out.rows.len() >= window.limit || chars > window.max_chars {
                     out.more = true;
                     if access == Access::ReadOnly {
                         break;
@@ -280,6 +283,7 @@ where
                 let values = (0..row.len())
                     .map(|i| (codec.decode)(&row, i))
                     .collect::<Result<Vec<_>, _>>()?;
+                chars += values.iter().map(approx_chars).sum::<usize>();
                 out.rows.push(values);
             }
         }
@@ -356,6 +360,15 @@ where
         .await
         .map_err(|e| ctx.statement_error(e, codec.classify))?;
     Ok(())
+}
+
+/// About how many characters `v` takes in the rendered page.
+fn approx_chars(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len() + 3,
+        Value::Array(_) | Value::Object(_) => v.to_string().len(),
+        _ => 8,
+    }
 }
 
 fn columns<C: sqlx::Column>(

@@ -282,7 +282,13 @@ async fn read_only_tools_cannot_write(eng: Eng) {
             "INSERT INTO people (id, name, age) VALUES (101, 'Ret', 20) RETURNING id",
         ),
         ("ro_update", "UPDATE people SET age = age + 1 WHERE id = 1"),
+        // DDL: MySQL commits the read-only transaction implicitly before
+        // it, so only a read-only session stops it there.
+        ("ro_drop", "DROP TABLE people"),
     ];
+    if eng != Eng::Sqlite {
+        writes.push(("ro_truncate", "TRUNCATE TABLE people"));
+    }
     match eng {
         Eng::Postgres => {
             writes.push((

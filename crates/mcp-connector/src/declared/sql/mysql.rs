@@ -1,7 +1,8 @@
-//! MySQL and MariaDB. Reads run in `START TRANSACTION READ ONLY` …
-//! `ROLLBACK`: the server refuses writes to tables inside it (error 1792,
-//! SQLSTATE 25006), whatever the statement. Writes run in `START
-//! TRANSACTION` … `COMMIT`.
+//! MySQL and MariaDB. Reads run on connections whose session is read-only,
+//! each in `START TRANSACTION READ ONLY` … `ROLLBACK`: the server refuses
+//! writes (error 1792, SQLSTATE 25006), whatever the statement, DDL
+//! included. Writes run in `START TRANSACTION` … `COMMIT` on other
+//! connections.
 //!
 //! The statement timeout is set per connection when it opens: MariaDB's
 //! `max_statement_time` (seconds, every statement) when the server knows
@@ -30,34 +31,39 @@ const ER_STATEMENT_TIMEOUT: u16 = 1969;
 /// MySQL ER_QUERY_TIMEOUT
 const ER_QUERY_TIMEOUT: u16 = 3024;
 
-/// One pool: the access mode is a property of each transaction.
+/// Reads and writes use separate pools. Read connections are read-only
+/// for the whole session (`SET SESSION TRANSACTION READ ONLY`), not only
+/// in their transactions: a DDL statement (`TRUNCATE`, `DROP`) commits the
+/// open transaction implicitly before it runs, and then only the session's
+/// default stops it.
 pub(super) struct Pools {
-    pool: MySqlPool,
+    read: MySqlPool,
+    write: MySqlPool,
 }
 
 impl Pools {
     pub(super) fn open(spec: &SqlSourceSpec) -> Result<Self, sqlx::Error> {
         let options = MySqlConnectOptions::from_str(spec.url.expose())?;
         let secs = spec.statement_timeout.as_secs();
-        let pool = MySqlPoolOptions::new()
-            .max_connections(spec.max_connections)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    let mariadb = format!("SET SESSION max_statement_time = {secs}");
-                    if conn.execute(mariadb.as_str()).await.is_err() {
-                        // MySQL: SELECT only; other statements rely on the
-                        // backstop (and on the server's lock wait timeout).
-                        let mysql = format!("SET SESSION max_execution_time = {}", secs * 1000);
-                        if let Err(e) = conn.execute(mysql.as_str()).await {
-                            tracing::warn!("this server has no statement timeout variable: {e}");
+        let pool = |read_only: bool| {
+            MySqlPoolOptions::new()
+                .max_connections(spec.max_connections)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        if read_only {
+                            conn.execute("SET SESSION TRANSACTION READ ONLY").await?;
                         }
-                    }
-                    Ok(())
+                        statement_timeout(conn, secs).await;
+                        Ok(())
+                    })
                 })
-            })
-            .connect_lazy_with(options);
-        Ok(Self { pool })
+                .connect_lazy_with(options.clone())
+        };
+        Ok(Self {
+            read: pool(true),
+            write: pool(false),
+        })
     }
 
     pub(super) async fn run(
@@ -73,19 +79,38 @@ impl Pools {
             Access::Write => "START TRANSACTION READ WRITE",
         };
         let query = bind_all!(sql, binds, None::<i64>);
-        in_transaction(ctx, &self.pool, begin, query, access, window, &CODEC).await
+        let pool = match access {
+            Access::ReadOnly => &self.read,
+            Access::Write => &self.write,
+        };
+        in_transaction(ctx, pool, begin, query, access, window, &CODEC).await
     }
 
     pub(super) async fn probe(&self, ctx: &Ctx, sql: &str) -> Result<Vec<Column>, SourceError> {
-        probe_on(ctx, &self.pool, sql, &CODEC).await
+        probe_on(ctx, &self.read, sql, &CODEC).await
     }
 
     pub(super) async fn ping(&self, ctx: &Ctx) -> Result<(), SourceError> {
-        ping_on(ctx, &self.pool, &CODEC).await
+        ping_on(ctx, &self.read, &CODEC).await
     }
 
     pub(super) async fn close(&self) {
-        self.pool.close().await;
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+/// MariaDB's `max_statement_time` (seconds, every statement) when the
+/// server knows it, else MySQL's `max_execution_time` (milliseconds,
+/// `SELECT` only; other statements rely on the backstop and on the
+/// server's lock wait timeout).
+async fn statement_timeout(conn: &mut sqlx::MySqlConnection, secs: u64) {
+    let mariadb = format!("SET SESSION max_statement_time = {secs}");
+    if conn.execute(mariadb.as_str()).await.is_err() {
+        let mysql = format!("SET SESSION max_execution_time = {}", secs * 1000);
+        if let Err(e) = conn.execute(mysql.as_str()).await {
+            tracing::warn!("this server has no statement timeout variable: {e}");
+        }
     }
 }
 
