@@ -112,8 +112,16 @@ async fn served(config: &Config, db: &Db, sealer: &Sealer) -> Result<Served, Sta
         )?),
         (None, Demo::Conformance) => Arc::new(crate::demo::conformance::Conformance::new(sealer)?),
     };
-    let policy = tool_policy(config, catalog.as_ref())?;
-    Ok(Served { catalog, policy })
+    match tool_policy(config, catalog.as_ref()) {
+        Ok(policy) => Ok(Served { catalog, policy }),
+        Err(e) => {
+            // Probing may have connected: close, do not just drop.
+            if let Some(d) = catalog.declared() {
+                d.sources().close().await;
+            }
+            Err(e)
+        }
+    }
 }
 
 impl AppState {
@@ -384,6 +392,9 @@ where
     }
     drain.abort();
     state.transport_shutdown.cancel();
+    if let Some(d) = state.mcp.live.load().catalog.declared() {
+        d.sources().close().await;
+    }
     state.db.close().await;
     result
 }

@@ -60,26 +60,18 @@ impl DeclaredCatalog {
             sources,
             sealer,
         });
-        let mut tools = ToolSet::new();
-        for (index, def) in declared.tools.iter().enumerate() {
-            let columns = inner.columns(def).await;
-            let tool = definition(def, columns.as_deref());
-            let inner = inner.clone();
-            tools.add_dynamic(tool, move |ctx, arguments| {
-                let inner = inner.clone();
-                let caller = ctx
-                    .principal()
-                    .map(Caller::from_principal)
-                    .unwrap_or_default();
-                Box::pin(async move {
-                    inner
-                        .invoke(index, arguments, &caller)
-                        .await
-                        .map(Into::into)
-                })
-            })?;
+        // Concurrently: with a source down, each probe waits out its
+        // timeout, and one after another that would hold up start-up and
+        // reloads for as many timeouts as there are tools.
+        let columns =
+            futures::future::join_all(declared.tools.iter().map(|def| inner.columns(def))).await;
+        match register(&declared, &inner, columns) {
+            Ok(tools) => Ok(Self { tools, inner }),
+            Err(e) => {
+                inner.sources.close().await;
+                Err(e.into())
+            }
         }
-        Ok(Self { tools, inner })
     }
 
     /// The live sources (readiness, `check-config --connect`, shutdown).
@@ -103,6 +95,33 @@ impl DeclaredCatalog {
             .ok_or_else(|| ToolError::NotFound(format!("Unknown tool: {name}")))?;
         self.inner.invoke(index, arguments, caller).await
     }
+}
+
+/// One registered tool per declaration, with its result columns.
+fn register(
+    declared: &Declared,
+    inner: &Arc<Inner>,
+    columns: Vec<Option<Vec<Column>>>,
+) -> Result<ToolSet, crate::catalog::tools::RegisterError> {
+    let mut tools = ToolSet::new();
+    for (index, (def, columns)) in declared.tools.iter().zip(columns).enumerate() {
+        let tool = definition(def, columns.as_deref());
+        let inner = inner.clone();
+        tools.add_dynamic(tool, move |ctx, arguments| {
+            let inner = inner.clone();
+            let caller = ctx
+                .principal()
+                .map(Caller::from_principal)
+                .unwrap_or_default();
+            Box::pin(async move {
+                inner
+                    .invoke(index, arguments, &caller)
+                    .await
+                    .map(Into::into)
+            })
+        })?;
+    }
+    Ok(tools)
 }
 
 impl Inner {

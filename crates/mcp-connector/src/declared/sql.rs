@@ -172,9 +172,12 @@ impl Ctx {
             ),
             sqlx::Error::Io(io) => format!("cannot connect ({})", io.kind()),
             sqlx::Error::Tls(_) => "TLS handshake failed".to_owned(),
-            sqlx::Error::Database(db) => {
-                format!("the database refused the connection: {}", db.message())
-            }
+            // Its message names the database user and the client's
+            // address: the code says enough, the log has the rest.
+            sqlx::Error::Database(db) => match db.code() {
+                Some(code) => format!("the database refused the connection (code {code})"),
+                None => "the database refused the connection".to_owned(),
+            },
             sqlx::Error::PoolClosed => "the source is closed (reloading)".to_owned(),
             _ => "cannot connect".to_owned(),
         };

@@ -527,6 +527,23 @@ async fn source_down_leaks_no_credentials(eng: Eng) {
         "{r}"
     );
     srv.stop().await;
+    if eng != Eng::Sqlite {
+        // A server that is up but refuses the login: its message names the
+        // user and the client's address, the tool's message does not.
+        let (scheme, rest) = db.url.split_once("://").expect("url");
+        let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+        let refused = format!("{scheme}://nosuchuser_mcpc:{PASSWORD}@{host}");
+        let srv = serve(config(&refused, "", LIST)).await;
+        let r = srv.call("list_people", json!({})).await;
+        assert!(is_error(&r), "{r}");
+        let text = first_text(&r);
+        assert!(text.contains("refused the connection"), "{r}");
+        assert!(
+            !text.contains("nosuchuser") && !text.contains(PASSWORD),
+            "{r}"
+        );
+        srv.stop().await;
+    }
     db.drop_db().await;
 }
 
