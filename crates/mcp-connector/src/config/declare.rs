@@ -108,7 +108,9 @@ pub struct ToolDecl {
     /// SQL with `:name` placeholders (bound, never spliced).
     #[schemars(with = "Option<String>")]
     pub statement: Option<Spanned<String>>,
-    /// `true` (default) runs on a connection that cannot write.
+    /// Whether the tool changes nothing. Default `true` for SQL tools (run on
+    /// a connection that cannot write) and HTTP GET; required for other HTTP
+    /// methods.
     pub read_only: Option<bool>,
     /// Required when `read_only = false`: whether the tool deletes or overwrites.
     pub destructive: Option<bool>,

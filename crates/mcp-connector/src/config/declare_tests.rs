@@ -207,6 +207,25 @@ fn env_expansion_and_secrets_stay_out_of_messages() {
         (s.engine, s.url.expose()),
         (Engine::MySql, "mysql://root@127.0.0.1/test")
     );
+
+    // An unescaped `/` in the password: the URL parses, with the password
+    // in the path. It must not show.
+    let slashed =
+        load(&HR.replace("sqlite://hr.db", "postgres://app:20/24pw@db/hr")).expect("valid");
+    let d = slashed.declared.expect("declared");
+    let SourceKind::Sql(s) = &d.sources["hr"].kind else {
+        panic!("sql source")
+    };
+    assert!(!s.display.contains("24pw"), "{}", s.display);
+
+    let many = err(&HR.replace(
+        "url = \"sqlite://hr.db\"",
+        "url = \"sqlite://hr.db\"\nmax_connections = 4000000000",
+    ));
+    assert!(
+        many.contains("sources.hr.max_connections") && many.contains("at most 1000"),
+        "{many}"
+    );
 }
 
 #[test]

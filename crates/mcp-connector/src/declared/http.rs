@@ -11,7 +11,10 @@
 //! `max_response_bytes`. The only headers sent are the configured ones,
 //! `User-Agent` and `Accept`: the caller's access token is never seen here,
 //! so it cannot be forwarded. Header values are secrets: they are never
-//! logged and are blanked out of any error text.
+//! logged and are blanked out of any error text: each whole value and
+//! each part of one that looks like a credential (the token after
+//! `Bearer `), as written and JSON- or percent-encoded, since an API may
+//! echo just the token.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,6 +37,14 @@ pub const MAX_REDIRECTS: usize = 3;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Characters of an error body quoted in [`SourceError::HttpStatus`].
 const ERROR_BODY_CHARS: usize = 500;
+/// Parts of a header value this long or longer are redacted on their own:
+/// long enough to spare words like `Bearer`, short enough for any token.
+const MIN_SECRET_PART: usize = 8;
+/// A quote ending in this many characters of a secret (cut off by the
+/// quote's limit) loses them.
+const MIN_SECRET_TAIL: usize = 4;
+/// What a secret is replaced with.
+const REDACTED: &str = "[redacted]";
 
 /// An HTTP API source.
 pub struct HttpSource {
@@ -42,7 +53,8 @@ pub struct HttpSource {
     allow: Arc<AllowList>,
     timeout: Duration,
     max_response_bytes: usize,
-    /// Configured header values, to blank out of error texts.
+    /// Configured header values, their secret parts and the encoded forms
+    /// of both, longest first, to blank out of error texts.
     secrets: Vec<String>,
     client: reqwest::Client,
 }
@@ -67,10 +79,11 @@ impl HttpSource {
             // Sensitive values are left out of reqwest's and hyper's Debug output.
             hv.set_sensitive(true);
             headers.insert(hn.clone(), hv);
-            if !value.expose().is_empty() {
-                secrets.push(value.expose().to_owned());
-            }
+            secrets.extend(secret_forms(value.expose()));
         }
+        // Longest first: a whole value goes before the token inside it.
+        secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        secrets.dedup();
         let client = reqwest::Client::builder()
             .default_headers(headers)
             .user_agent(concat!("mcp-connector/", env!("CARGO_PKG_VERSION")))
@@ -146,10 +159,9 @@ impl HttpSource {
                 )
                 .await?;
             let text = String::from_utf8_lossy(&bytes);
-            let body: String = text.chars().take(ERROR_BODY_CHARS).collect();
             return Err(SourceError::HttpStatus {
                 status,
-                body: self.redact(body.trim()),
+                body: self.quote(&text, ERROR_BODY_CHARS),
             });
         }
         let json = res
@@ -255,15 +267,97 @@ impl HttpSource {
         unavailable(&self.name, self.redact(&reason))
     }
 
-    /// `text` with every configured header value blanked out (an API may
-    /// echo request headers in an error page).
+    /// `text` with every configured header value and secret part blanked
+    /// out (an API may echo request headers, or just the token, in an
+    /// error page).
     fn redact(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for s in &self.secrets {
-            out = out.replace(s.as_str(), "[redacted]");
+            out = out.replace(s.as_str(), REDACTED);
         }
         out
     }
+
+    /// At most `max_chars` characters of `text`, redacted. Redacting before
+    /// cutting keeps a secret across the limit from surviving in part; a
+    /// secret already cut off when the body was read (or by the limit)
+    /// ends the quote as a prefix, which is dropped as well.
+    fn quote(&self, text: &str, max_chars: usize) -> String {
+        let redacted = self.redact(text.trim());
+        let cut: String = redacted.chars().take(max_chars).collect();
+        // A byte cap can split a character; lossy decoding leaves U+FFFD.
+        let mut out = cut
+            .trim_end_matches([' ', '\t', '\n', '\r', '\u{FFFD}'])
+            .to_owned();
+        let tail = self
+            .secrets
+            .iter()
+            .map(String::as_str)
+            // A cut-off marker is made whole again.
+            .chain([REDACTED])
+            .filter_map(|s| secret_tail(&out, s))
+            .max()
+            .unwrap_or(0);
+        if tail > 0 {
+            out.truncate(out.len() - tail);
+            out.push_str(REDACTED);
+        }
+        out.trim().to_owned()
+    }
+}
+
+/// The strings to blank out for one header value: the value, each
+/// whitespace-, `,`- or `;`-separated part of at least [`MIN_SECRET_PART`]
+/// characters (and the value after `=` in a `key=value` part), each also
+/// JSON-escaped and percent-encoded where that differs. An `${ENV}` value
+/// that fills a part of its own, as in `Bearer ${TOKEN}`, is such a part.
+fn secret_forms(value: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    if !value.is_empty() {
+        parts.push(value.to_owned());
+    }
+    for piece in value.split(|c: char| c.is_whitespace() || c == ',' || c == ';') {
+        let piece = piece.trim_matches(['"', '\'']);
+        parts.push(piece.to_owned());
+        // `abc==` base64 padding is not a `key=value`.
+        if let Some((_, v)) = piece.trim_end_matches('=').split_once('=') {
+            parts.push(v.to_owned());
+        }
+    }
+    parts.retain(|p| p == value || p.chars().count() >= MIN_SECRET_PART);
+    let mut out = Vec::new();
+    for p in parts {
+        let json = serde_json::to_string(&p).unwrap_or_default();
+        let json = json.trim_matches('"').to_owned();
+        // Some JSON writers escape `/` too.
+        let json_slash = json.replace('/', "\\/");
+        let mut pct = String::new();
+        encode_segment(&p, &mut pct);
+        // `%2f` is the other spelling of `%2F`; a value's own `%` is `%25`.
+        let pct_lower: String = pct
+            .split('%')
+            .enumerate()
+            .map(|(i, s)| match (i, s.get(..2), s.get(2..)) {
+                (1.., Some(hex), Some(rest)) => format!("%{}{rest}", hex.to_ascii_lowercase()),
+                _ => s.to_owned(),
+            })
+            .collect();
+        let form: String = url::form_urlencoded::byte_serialize(p.as_bytes()).collect();
+        out.extend([json, json_slash, pct, pct_lower, form]);
+        out.push(p);
+    }
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+/// Bytes at the end of `text` that are the start of `secret` (at least
+/// [`MIN_SECRET_TAIL`] characters, short of the whole), if any.
+fn secret_tail(text: &str, secret: &str) -> Option<usize> {
+    (1..secret.len())
+        .rev()
+        .filter(|&k| secret.is_char_boundary(k))
+        .take_while(|&k| secret[..k].chars().count() >= MIN_SECRET_TAIL)
+        .find(|&k| text.ends_with(&secret[..k]))
 }
 
 fn unavailable(name: &str, reason: String) -> SourceError {
@@ -465,6 +559,32 @@ mod tests {
         ));
         let s = source("http://127.0.0.1:9/", &["127.0.0.1"]);
         assert_eq!(s.redact("echo k3y-value"), "echo [redacted]");
+    }
+
+    #[test]
+    fn secret_parts_and_their_encodings_are_redacted() {
+        let forms = secret_forms("Bearer tok/en+1234");
+        for f in [
+            "tok/en+1234",
+            "tok\\/en+1234",
+            "tok%2Fen%2B1234",
+            "tok%2fen%2b1234",
+        ] {
+            assert!(forms.iter().any(|s| s == f), "{f}: {forms:?}");
+        }
+        // Short words are not parts of their own; a key=value part's value is.
+        assert!(!forms.iter().any(|s| s == "Bearer"), "{forms:?}");
+        assert!(secret_forms("t=abcdefgh12; r=x").contains(&"abcdefgh12".to_owned()));
+
+        let mut s = source("http://127.0.0.1:9/", &["127.0.0.1"]);
+        s.secrets = secret_forms("Bearer s3cr3t-t0ken");
+        s.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        let text = "no s3cr3t-t0ken (Bearer s3cr3t-t0ken)";
+        assert_eq!(s.redact(text), "no [redacted] ([redacted])");
+        // Cut by the quote's limit, or when the body was read: no prefix stays.
+        assert_eq!(s.quote("0123 s3cr3t-t0ken", 10), "0123 [redacted]");
+        assert_eq!(s.quote("no s3cr3t\u{FFFD}", 99), "no [redacted]");
+        assert_eq!(s.quote("no s3c", 99), "no s3c");
     }
 
     #[test]

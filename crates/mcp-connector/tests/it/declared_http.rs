@@ -97,6 +97,17 @@ async fn handle(State(api): State<Api>, req: Request) -> Response {
                 .to_owned();
             (StatusCode::BAD_REQUEST, format!("bad request with {auth}")).into_response()
         }
+        "/v1/token" => {
+            // A 401 that quotes only the token, without `Bearer `.
+            let auth = parts
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let token = auth.strip_prefix("Bearer ").unwrap_or(auth);
+            let body = json!({"error": "invalid_token", "token": token});
+            (StatusCode::UNAUTHORIZED, body.to_string()).into_response()
+        }
         "/v1/text" => "plain words".into_response(),
         "/v1/same" => redirect("/v1/items/landed".into()),
         "/v1/other" => redirect(format!("http://localhost:{}/v1/items/x", api.port)),
@@ -163,6 +174,7 @@ name = "search"
 source = "api"
 description = "Search items (a POST that reads)."
 method = "POST"
+read_only = true
 path = "/items/search"
 [tools.parameters.name]
 type = "string"
@@ -370,6 +382,63 @@ async fn size_cap_timeout_and_error_status() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_echoed_token_without_bearer_is_redacted() {
+    let api = start_api().await;
+    let srv = serve(&api).await;
+    let r = srv.call("fetch", json!({"what": "token"})).await;
+    let text = error_text(&r);
+    let token = secret().strip_prefix("Bearer ").expect("bearer").to_owned();
+    assert!(text.contains("HTTP 401"), "{text}");
+    assert!(text.contains("invalid_token"), "{text}");
+    assert!(!text.contains(&token), "{text}");
+    assert!(!text.contains(SUFFIX), "{text}");
+    assert!(text.contains("[redacted]"), "{text}");
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_tool_annotations_follow_the_method_and_config() {
+    let api = start_api().await;
+    let text = format!(
+        "{}{}",
+        toml(&format!("http://127.0.0.1:{}/v1", api.port), ""),
+        r#"
+[[tools]]
+name = "create_item"
+source = "api"
+description = "Create an item."
+method = "POST"
+path = "/items"
+read_only = false
+destructive = true
+[tools.parameters.name]
+type = "string"
+"#
+    );
+    let srv = TestServer::try_spawn(Backend::Sqlite, Opts::declared(text))
+        .await
+        .expect("sqlite always runs");
+    let reply = srv.rpc("tools/list", json!({})).await;
+    let tools = reply["result"]["tools"].as_array().expect("tools").clone();
+    let ann = |n: &str| {
+        tools
+            .iter()
+            .find(|t| t["name"] == n)
+            .unwrap_or_else(|| panic!("no {n}: {reply}"))["annotations"]
+            .clone()
+    };
+    // A GET without `read_only` is read-only.
+    assert_eq!(ann("get_item")["readOnlyHint"], true);
+    assert_eq!(ann("get_item")["destructiveHint"], false);
+    // A POST that says it reads.
+    assert_eq!(ann("search")["readOnlyHint"], true);
+    // A POST that says it writes.
+    assert_eq!(ann("create_item")["readOnlyHint"], false);
+    assert_eq!(ann("create_item")["destructiveHint"], true);
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_address_is_refused_even_when_listed() {
     // Refused at the address check: no connection is attempted, so the
     // refusal comes at once even though the source allows 10 s.
@@ -474,4 +543,32 @@ fn http_tool_config_errors_name_the_tool_and_key() {
     let bad = base.replace("path = \"/items/{id}\"", "path = \"/items/{id}?x=1\"");
     let msg = load(&bad).expect_err("query in path");
     assert!(msg.contains("no query or fragment in a path"), "{msg}");
+
+    // Only a GET is read-only by default: any other method must say, or it
+    // would be served as a read (read scope, `--read-only`, no confirmation).
+    let delete = r#"
+[[tools]]
+name = "remove_item"
+source = "api"
+description = "Delete an item."
+method = "DELETE"
+path = "/items/{id}"
+[tools.parameters.id]
+type = "string"
+"#;
+    let msg = load(&format!("{base}{delete}")).expect_err("DELETE without read_only");
+    assert!(msg.contains("(remove_item).read_only"), "{msg}");
+    assert!(msg.contains("required for method DELETE"), "{msg}");
+    let msg = load(&base.replace("read_only = true\n", "")).expect_err("POST without read_only");
+    assert!(msg.contains("(search).read_only"), "{msg}");
+    assert!(msg.contains("required for method POST"), "{msg}");
+    // Saying it writes still needs `destructive`.
+    let writes = delete.replace(
+        "method = \"DELETE\"",
+        "method = \"DELETE\"\nread_only = false",
+    );
+    let msg = load(&format!("{base}{writes}")).expect_err("no destructive");
+    assert!(msg.contains("(remove_item).destructive"), "{msg}");
+    let ok = writes.replace("read_only = false", "read_only = false\ndestructive = true");
+    assert!(load(&format!("{base}{ok}")).is_ok(), "{ok}");
 }

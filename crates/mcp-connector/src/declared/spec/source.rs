@@ -89,6 +89,12 @@ pub fn source(
                 display,
                 max_connections: match s.max_connections.unwrap_or(4) {
                     0 => return Err(SpecError::new(key("max_connections"), "must be at least 1")),
+                    n if n > MAX_CONNECTIONS => {
+                        return Err(SpecError::new(
+                            key("max_connections"),
+                            format!("must be at most {MAX_CONNECTIONS}"),
+                        ));
+                    }
                     n => n,
                 },
                 statement_timeout: positive_secs(
@@ -181,8 +187,18 @@ pub fn source(
 }
 
 /// `scheme://host[:port]/path` of a URL, without user, password or query.
+/// More connections than any database serves well; the bound also keeps a
+/// typo from reserving memory for billions.
+const MAX_CONNECTIONS: u32 = 1000;
+
 fn display_url(url: &str) -> String {
     match Url::parse(url) {
+        // An unescaped `/` in a password ends the authority early
+        // (`postgres://app:20/24@db/hr` reads as port 20): the rest, the
+        // password included, would show as the path.
+        Ok(u) if u.scheme() != "sqlite" && u.path().contains('@') => {
+            format!("{}://(user info not shown: escape it)", u.scheme())
+        }
         Ok(u) if u.scheme() == "sqlite" => {
             let rest = url.split_once('?').map_or(url, |(a, _)| a);
             rest.to_owned()

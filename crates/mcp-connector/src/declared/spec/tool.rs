@@ -38,7 +38,35 @@ pub fn tool(
             format!("no [sources.{}] (declared: {})", d.source, known.join(", ")),
         )
     })?;
-    let read_only = d.read_only.unwrap_or(true);
+    let kind = d.kind.as_deref().unwrap_or(match source.kind {
+        SourceKind::Sql(_) => "sql",
+        SourceKind::Http(_) => "http",
+    });
+    // Parsed before the read-only default, which depends on it (and so that
+    // a bad method is reported as such).
+    let method = match (kind, &source.kind) {
+        ("http", SourceKind::Http(_)) => Some(http_method(&at, d.method.as_deref())?),
+        _ => None,
+    };
+    let read_only = match (d.read_only, &method) {
+        (Some(x), _) => x,
+        // SQL tools run where the engine refuses writes, and a GET is safe by
+        // HTTP's own rules. Nothing fences any other method: served as
+        // read-only it would pass `--read-only`, need only the read scope
+        // and skip confirmation, so the config must say what it does.
+        (None, None) => true,
+        (None, Some(m)) if *m == http::Method::GET => true,
+        (None, Some(m)) => {
+            return Err(SpecError::new(
+                at("read_only"),
+                format!(
+                    "required for method {m}: say whether the call changes anything \
+                     (read_only = false, with destructive = …) or not (read_only = true, \
+                     e.g. a search)"
+                ),
+            ));
+        }
+    };
     let destructive = match (read_only, d.destructive) {
         (true, Some(true)) => {
             return Err(SpecError::new(
@@ -59,10 +87,6 @@ pub fn tool(
     for (pname, p) in std::mem::take(&mut d.parameters) {
         params.push(param(&at(&format!("parameters.{pname}")), &pname, p)?);
     }
-    let kind = d.kind.as_deref().unwrap_or(match source.kind {
-        SourceKind::Sql(_) => "sql",
-        SourceKind::Http(_) => "http",
-    });
     let declared: BTreeSet<&str> = params.iter().map(|p| p.name.as_str()).collect();
     if kind == "sql" && read_only && declared.contains(crate::declared::catalog::CURSOR_ARG) {
         return Err(SpecError::new(
@@ -108,7 +132,8 @@ pub fn tool(
             if d.statement.is_some() {
                 return Err(SpecError::new(at("statement"), "only for SQL tools"));
             }
-            Action::Http(http_request(&at, &d, &params, &declared)?)
+            let method = method.unwrap_or(http::Method::GET);
+            Action::Http(http_request(&at, method, &d, &params, &declared)?)
         }
         ("sql" | "http", _) => {
             return Err(SpecError::new(
@@ -210,31 +235,31 @@ fn check_placeholders<'a>(
     Ok(())
 }
 
+/// The tool's `method` (default GET).
+fn http_method(
+    at: &dyn Fn(&str) -> String,
+    method: Option<&str>,
+) -> Result<http::Method, SpecError> {
+    match method.unwrap_or("GET").to_ascii_uppercase().as_str() {
+        "GET" => Ok(http::Method::GET),
+        "POST" => Ok(http::Method::POST),
+        "PUT" => Ok(http::Method::PUT),
+        "PATCH" => Ok(http::Method::PATCH),
+        "DELETE" => Ok(http::Method::DELETE),
+        other => Err(SpecError::new(
+            at("method"),
+            format!("`{other}` is not one of: GET, POST, PUT, PATCH, DELETE"),
+        )),
+    }
+}
+
 fn http_request(
     at: &dyn Fn(&str) -> String,
+    method: http::Method,
     d: &ToolDecl,
     params: &[ParamDef],
     declared: &BTreeSet<&str>,
 ) -> Result<HttpRequestSpec, SpecError> {
-    let method = match d
-        .method
-        .as_deref()
-        .unwrap_or("GET")
-        .to_ascii_uppercase()
-        .as_str()
-    {
-        "GET" => http::Method::GET,
-        "POST" => http::Method::POST,
-        "PUT" => http::Method::PUT,
-        "PATCH" => http::Method::PATCH,
-        "DELETE" => http::Method::DELETE,
-        other => {
-            return Err(SpecError::new(
-                at("method"),
-                format!("`{other}` is not one of: GET, POST, PUT, PATCH, DELETE"),
-            ));
-        }
-    };
     let (path_text, span) = match &d.path {
         Some(p) => (p.get_ref().clone(), Some(p.span())),
         None => (String::new(), None),
