@@ -8,8 +8,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
-
 use crate::load::Workload;
 use crate::process::Server;
 use crate::report::Meta;
@@ -38,25 +36,12 @@ pub(crate) async fn run(args: &ControlsArgs) -> anyhow::Result<()> {
         .tempdir()?;
     let control = crate::load::client(1)?;
     let start = |name: &'static str, config: PathBuf, db: &'static str| {
-        let bin = bin.clone();
-        let control = control.clone();
         let db_url = format!("sqlite://{}", dir.path().join(db).display());
         let log = dir.path().join(format!("{db}.log"));
+        let (bin, control) = (bin.clone(), control.clone());
         async move {
             anyhow::ensure!(config.is_file(), "{} not found", config.display());
-            let addr = crate::process::free_loopback_addr()?;
-            let argv = vec![
-                "serve".to_owned(),
-                "--config".to_owned(),
-                config.display().to_string(),
-                "--listen".to_owned(),
-                addr.to_string(),
-                "--database-url".to_owned(),
-                db_url,
-            ];
-            Server::start(name, &bin, &argv, addr, log, &control)
-                .await
-                .with_context(|| format!("starting {name}"))
+            Server::serve_config(name, &bin, &config, &db_url, log, &control).await
         }
     };
     eprintln!("starting servers ({})", bin.display());

@@ -84,26 +84,10 @@ pub(crate) async fn run(args: &DeclaredArgs) -> anyhow::Result<()> {
         .context("writing the declared config")?;
 
     let start = |name: &'static str, config: &Path, store: &Path| {
-        let bin = bin.clone();
-        let control = control.clone();
-        let argv_config = config.display().to_string();
         let db_url = format!("sqlite://{}", store.display());
         let log = dir.path().join(format!("{}.log", name.replace(' ', "-")));
-        async move {
-            let addr = crate::process::free_loopback_addr()?;
-            let argv = vec![
-                "serve".to_owned(),
-                "--config".to_owned(),
-                argv_config,
-                "--listen".to_owned(),
-                addr.to_string(),
-                "--database-url".to_owned(),
-                db_url,
-            ];
-            Server::start(name, &bin, &argv, addr, log, &control)
-                .await
-                .with_context(|| format!("starting {name}"))
-        }
+        let (bin, config, control) = (bin.clone(), config.to_owned(), control.clone());
+        async move { Server::serve_config(name, &bin, &config, &db_url, log, &control).await }
     };
     eprintln!("starting servers ({})", bin.display());
     // The built-in server first: it creates, migrates and seeds company.db.

@@ -23,6 +23,31 @@ pub(crate) struct Server {
 }
 
 impl Server {
+    /// `mcp-connector serve --config CONFIG --database-url DB_URL` on a free
+    /// loopback port, logging to `log`.
+    pub(crate) async fn serve_config(
+        name: &str,
+        bin: &Path,
+        config: &Path,
+        db_url: &str,
+        log: PathBuf,
+        client: &reqwest::Client,
+    ) -> anyhow::Result<Self> {
+        let addr = free_loopback_addr()?;
+        let argv = [
+            "serve".to_owned(),
+            "--config".to_owned(),
+            config.display().to_string(),
+            "--listen".to_owned(),
+            addr.to_string(),
+            "--database-url".to_owned(),
+            db_url.to_owned(),
+        ];
+        Self::start(name, bin, &argv, addr, log, client)
+            .await
+            .with_context(|| format!("starting {name}"))
+    }
+
     /// Start `program args…` with stderr going to `log`, then wait for `/healthz`.
     pub(crate) async fn start(
         name: &str,

@@ -55,8 +55,8 @@ pub struct SqlSource {
 
 enum Pools {
     Sqlite(Box<sqlite::Pools>),
-    Postgres(postgres::Pools),
-    MySql(mysql::Pools),
+    Postgres(Pooled<sqlx::Postgres>),
+    MySql(Pooled<sqlx::MySql>),
 }
 
 impl SqlSource {
@@ -72,8 +72,8 @@ impl SqlSource {
         };
         let pools = match spec.engine {
             Engine::Sqlite => Pools::Sqlite(Box::new(sqlite::Pools::open(spec).map_err(bad_url)?)),
-            Engine::Postgres => Pools::Postgres(postgres::Pools::open(spec).map_err(bad_url)?),
-            Engine::MySql => Pools::MySql(mysql::Pools::open(spec).map_err(bad_url)?),
+            Engine::Postgres => Pools::Postgres(Pooled::open_postgres(spec).map_err(bad_url)?),
+            Engine::MySql => Pools::MySql(Pooled::open_mysql(spec).map_err(bad_url)?),
         };
         Ok(Self {
             name: name.to_owned(),
@@ -299,70 +299,85 @@ where
     Ok(out)
 }
 
-/// Run `query` in a transaction opened with `begin` on a connection of
-/// `pool`; a read is rolled back, a write committed (PostgreSQL and MySQL:
-/// SQLite has its own connections, see [`sqlite`]).
-async fn in_transaction<'q, DB, Q>(
-    ctx: &Ctx,
-    pool: &sqlx::Pool<DB>,
-    begin: &'static str,
-    query: Q,
-    access: Access,
-    window: Window,
-    codec: &Codec<DB>,
-) -> Result<QueryOutput, SourceError>
-where
-    DB: Database,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    Q: sqlx::Execute<'q, DB> + 'q,
-{
-    let mut tx = pool
-        .begin_with(begin)
-        .await
-        .map_err(|e| ctx.connect_error(e))?;
-    let out = ctx
-        .backstop(collect(ctx, &mut *tx, query, access, window, codec))
-        .await?;
-    let end = match access {
-        // Nothing to keep; ROLLBACK also ends the transaction fastest.
-        Access::ReadOnly => tx.rollback().await,
-        Access::Write => tx.commit().await,
-    };
-    end.map_err(|e| ctx.statement_error(e, codec.classify))?;
-    Ok(out)
+/// A read pool and a write pool (PostgreSQL, MySQL/MariaDB: their read
+/// connections are read-only for the whole session, see each module).
+/// Each engine module adds `open` and `run`.
+struct Pooled<DB: Database> {
+    read: sqlx::Pool<DB>,
+    write: sqlx::Pool<DB>,
+    codec: &'static Codec<DB>,
 }
 
-/// Result columns of `sql`, prepared (not run) on a connection of `pool`.
-async fn probe_on<DB>(
-    ctx: &Ctx,
-    pool: &sqlx::Pool<DB>,
-    sql: &str,
-    codec: &Codec<DB>,
-) -> Result<Vec<Column>, SourceError>
+impl<DB> Pooled<DB>
 where
     DB: Database,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
-    let mut conn = pool.acquire().await.map_err(|e| ctx.connect_error(e))?;
-    let d = (&mut *conn)
-        .describe(sql)
-        .await
-        .map_err(|e| ctx.statement_error(e, codec.classify))?;
-    Ok(columns(&d.columns, codec.json_type))
-}
+    /// Run `query` in a transaction opened with `begin` on the pool for
+    /// `access`; a read is rolled back, a write committed.
+    async fn in_transaction<'q, Q>(
+        &self,
+        ctx: &Ctx,
+        begin: &'static str,
+        query: Q,
+        access: Access,
+        window: Window,
+    ) -> Result<QueryOutput, SourceError>
+    where
+        Q: sqlx::Execute<'q, DB> + 'q,
+    {
+        let pool = match access {
+            Access::ReadOnly => &self.read,
+            Access::Write => &self.write,
+        };
+        let mut tx = pool
+            .begin_with(begin)
+            .await
+            .map_err(|e| ctx.connect_error(e))?;
+        let out = ctx
+            .backstop(collect(ctx, &mut *tx, query, access, window, self.codec))
+            .await?;
+        let end = match access {
+            // Nothing to keep; ROLLBACK also ends the transaction fastest.
+            Access::ReadOnly => tx.rollback().await,
+            Access::Write => tx.commit().await,
+        };
+        end.map_err(|e| ctx.statement_error(e, self.codec.classify))?;
+        Ok(out)
+    }
 
-/// One round trip on a connection of `pool`.
-async fn ping_on<DB>(ctx: &Ctx, pool: &sqlx::Pool<DB>, codec: &Codec<DB>) -> Result<(), SourceError>
-where
-    DB: Database,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-{
-    let mut conn = pool.acquire().await.map_err(|e| ctx.connect_error(e))?;
-    (&mut *conn)
-        .execute("SELECT 1")
-        .await
-        .map_err(|e| ctx.statement_error(e, codec.classify))?;
-    Ok(())
+    /// Result columns of `sql`, prepared (not run) on a read connection.
+    async fn probe(&self, ctx: &Ctx, sql: &str) -> Result<Vec<Column>, SourceError> {
+        let mut conn = self
+            .read
+            .acquire()
+            .await
+            .map_err(|e| ctx.connect_error(e))?;
+        let d = (&mut *conn)
+            .describe(sql)
+            .await
+            .map_err(|e| ctx.statement_error(e, self.codec.classify))?;
+        Ok(columns(&d.columns, self.codec.json_type))
+    }
+
+    /// One round trip on a read connection.
+    async fn ping(&self, ctx: &Ctx) -> Result<(), SourceError> {
+        let mut conn = self
+            .read
+            .acquire()
+            .await
+            .map_err(|e| ctx.connect_error(e))?;
+        (&mut *conn)
+            .execute("SELECT 1")
+            .await
+            .map_err(|e| ctx.statement_error(e, self.codec.classify))?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
 }
 
 /// About how many characters `v` takes in the rendered page.

@@ -13,15 +13,12 @@ use std::str::FromStr;
 
 use serde_json::Value;
 use sqlx::mysql::{
-    MySql, MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MySqlPoolOptions, MySqlRow,
-    MySqlTypeInfo,
+    MySql, MySqlConnectOptions, MySqlDatabaseError, MySqlPoolOptions, MySqlRow, MySqlTypeInfo,
 };
 use sqlx::{Executor, Row, TypeInfo, ValueRef};
 
-use super::{
-    ACQUIRE_TIMEOUT, Codec, Ctx, DbKind, bind_all, decode, in_transaction, ping_on, probe_on,
-};
-use crate::declared::source::{Access, Column, QueryOutput, SourceError, Window};
+use super::{ACQUIRE_TIMEOUT, Codec, Ctx, DbKind, Pooled, bind_all, decode};
+use crate::declared::source::{Access, QueryOutput, SourceError, Window};
 use crate::declared::spec::{Bound, JsonType, SqlSourceSpec};
 
 /// ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION
@@ -31,18 +28,12 @@ const ER_STATEMENT_TIMEOUT: u16 = 1969;
 /// MySQL ER_QUERY_TIMEOUT
 const ER_QUERY_TIMEOUT: u16 = 3024;
 
-/// Reads and writes use separate pools. Read connections are read-only
-/// for the whole session (`SET SESSION TRANSACTION READ ONLY`), not only
-/// in their transactions: a DDL statement (`TRUNCATE`, `DROP`) commits the
-/// open transaction implicitly before it runs, and then only the session's
-/// default stops it.
-pub(super) struct Pools {
-    read: MySqlPool,
-    write: MySqlPool,
-}
-
-impl Pools {
-    pub(super) fn open(spec: &SqlSourceSpec) -> Result<Self, sqlx::Error> {
+/// Read connections are read-only for the whole session (`SET SESSION
+/// TRANSACTION READ ONLY`), not only in their transactions: a DDL statement
+/// (`TRUNCATE`, `DROP`) commits the open transaction implicitly before it
+/// runs, and then only the session's default stops it.
+impl Pooled<MySql> {
+    pub(super) fn open_mysql(spec: &SqlSourceSpec) -> Result<Self, sqlx::Error> {
         let options = MySqlConnectOptions::from_str(spec.url.expose())?;
         let secs = spec.statement_timeout.as_secs();
         let pool = |read_only: bool| {
@@ -63,6 +54,7 @@ impl Pools {
         Ok(Self {
             read: pool(true),
             write: pool(false),
+            codec: &CODEC,
         })
     }
 
@@ -79,24 +71,7 @@ impl Pools {
             Access::Write => "START TRANSACTION READ WRITE",
         };
         let query = bind_all!(sql, binds, None::<i64>);
-        let pool = match access {
-            Access::ReadOnly => &self.read,
-            Access::Write => &self.write,
-        };
-        in_transaction(ctx, pool, begin, query, access, window, &CODEC).await
-    }
-
-    pub(super) async fn probe(&self, ctx: &Ctx, sql: &str) -> Result<Vec<Column>, SourceError> {
-        probe_on(ctx, &self.read, sql, &CODEC).await
-    }
-
-    pub(super) async fn ping(&self, ctx: &Ctx) -> Result<(), SourceError> {
-        ping_on(ctx, &self.read, &CODEC).await
-    }
-
-    pub(super) async fn close(&self) {
-        self.read.close().await;
-        self.write.close().await;
+        self.in_transaction(ctx, begin, query, access, window).await
     }
 }
 

@@ -14,25 +14,17 @@ use std::str::FromStr;
 
 use serde_json::Value;
 use sqlx::postgres::{
-    PgArgumentBuffer, PgConnectOptions, PgPool, PgPoolOptions, PgRow, PgTypeInfo, PgTypeKind,
-    PgValueFormat,
+    PgArgumentBuffer, PgConnectOptions, PgPoolOptions, PgRow, PgTypeInfo, PgTypeKind, PgValueFormat,
 };
 use sqlx::types::chrono::{DateTime, Utc};
 use sqlx::{Postgres, Row, TypeInfo, ValueRef};
 
-use super::{
-    ACQUIRE_TIMEOUT, Codec, Ctx, DbKind, bind_all, decode, in_transaction, ping_on, probe_on,
-};
-use crate::declared::source::{Access, Column, QueryOutput, SourceError, Window};
+use super::{ACQUIRE_TIMEOUT, Codec, Ctx, DbKind, Pooled, bind_all, decode};
+use crate::declared::source::{Access, QueryOutput, SourceError, Window};
 use crate::declared::spec::{Bound, JsonType, SqlSourceSpec};
 
-pub(super) struct Pools {
-    read: PgPool,
-    write: PgPool,
-}
-
-impl Pools {
-    pub(super) fn open(spec: &SqlSourceSpec) -> Result<Self, sqlx::Error> {
+impl Pooled<Postgres> {
+    pub(super) fn open_postgres(spec: &SqlSourceSpec) -> Result<Self, sqlx::Error> {
         let ms = spec.statement_timeout.as_millis().to_string();
         let base = PgConnectOptions::from_str(spec.url.expose())?
             .application_name("mcp-connector")
@@ -48,6 +40,7 @@ impl Pools {
         Ok(Self {
             read: pool().connect_lazy_with(read),
             write: pool().connect_lazy_with(base),
+            codec: &CODEC,
         })
     }
 
@@ -82,9 +75,9 @@ impl Pools {
         window: Window,
         text_nulls: bool,
     ) -> Result<QueryOutput, SourceError> {
-        let (pool, begin) = match access {
-            Access::ReadOnly => (&self.read, "BEGIN READ ONLY"),
-            Access::Write => (&self.write, "BEGIN READ WRITE"),
+        let begin = match access {
+            Access::ReadOnly => "BEGIN READ ONLY",
+            Access::Write => "BEGIN READ WRITE",
         };
         let sql = typed_text(sql, binds, text_nulls);
         let query = if text_nulls {
@@ -92,20 +85,7 @@ impl Pools {
         } else {
             bind_all!(sql.as_str(), binds, Untyped(false))
         };
-        in_transaction(ctx, pool, begin, query, access, window, &CODEC).await
-    }
-
-    pub(super) async fn probe(&self, ctx: &Ctx, sql: &str) -> Result<Vec<Column>, SourceError> {
-        probe_on(ctx, &self.read, sql, &CODEC).await
-    }
-
-    pub(super) async fn ping(&self, ctx: &Ctx) -> Result<(), SourceError> {
-        ping_on(ctx, &self.read, &CODEC).await
-    }
-
-    pub(super) async fn close(&self) {
-        self.read.close().await;
-        self.write.close().await;
+        self.in_transaction(ctx, begin, query, access, window).await
     }
 }
 
