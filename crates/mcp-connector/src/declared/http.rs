@@ -179,10 +179,14 @@ impl HttpSource {
         if over {
             return Err(SourceError::TooLarge(self.max_response_bytes));
         }
-        let body = match json.then(|| serde_json::from_slice(&bytes)) {
+        let mut body = match json.then(|| serde_json::from_slice(&bytes)) {
             Some(Ok(v)) => v,
             _ => serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()),
         };
+        // An API that echoes the request (a debug endpoint, `httpbin`-style
+        // answers, an error body sent with 200) would hand the configured
+        // token to the MCP client: successful answers are redacted too.
+        self.redact_json(&mut body);
         Ok(HttpOutput { status, body })
     }
 
@@ -276,6 +280,39 @@ impl HttpSource {
             out = out.replace(s.as_str(), REDACTED);
         }
         out
+    }
+
+    /// `value` with [`Self::redact`] applied to every string in it, object
+    /// keys included.
+    fn redact_json(&self, value: &mut serde_json::Value) {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => {
+                if self
+                    .secrets
+                    .iter()
+                    .any(|secret| s.contains(secret.as_str()))
+                {
+                    *s = self.redact(s);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v)),
+            Value::Object(map) => {
+                let hit = map.keys().any(|k| {
+                    self.secrets
+                        .iter()
+                        .any(|secret| k.contains(secret.as_str()))
+                });
+                if hit {
+                    *map = std::mem::take(map)
+                        .into_iter()
+                        .map(|(k, v)| (self.redact(&k), v))
+                        .collect();
+                }
+                map.values_mut().for_each(|v| self.redact_json(v));
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
     }
 
     /// At most `max_chars` characters of `text`, redacted. Redacting before
@@ -401,14 +438,35 @@ fn build_url(
     for piece in path {
         match piece {
             PathPiece::Text(t) => tail.push_str(t),
-            PathPiece::Param(name) => {
+            PathPiece::Param(name) | PathPiece::Segments(name) => {
                 let value = values.get(name).map(Bound::to_string).unwrap_or_default();
                 if value.is_empty() {
                     return Err(SourceError::Blocked(format!(
                         "path parameter `{name}` is empty"
                     )));
                 }
-                encode_segment(&value, &mut tail);
+                if matches!(piece, PathPiece::Segments(_)) {
+                    for (i, segment) in value.split('/').enumerate() {
+                        if segment.is_empty() {
+                            return Err(SourceError::Blocked(format!(
+                                "path parameter `{name}` has an empty segment"
+                            )));
+                        }
+                        if i > 0 {
+                            tail.push('/');
+                        }
+                        encode_segment(segment, &mut tail);
+                    }
+                } else if value.contains('/') {
+                    // Encoded as `%2F` it stays one segment only for an
+                    // upstream that does not decode it before routing;
+                    // many do, and `../admin` would then climb out.
+                    return Err(SourceError::Blocked(format!(
+                        "path parameter `{name}` may not contain `/` (the tool's path takes one segment there)"
+                    )));
+                } else {
+                    encode_segment(&value, &mut tail);
+                }
             }
         }
     }
@@ -478,7 +536,10 @@ mod tests {
             .iter()
             .map(
                 |p| match p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                    Some(n) => PathPiece::Param(n.to_owned()),
+                    Some(n) => match n.strip_prefix('+') {
+                        Some(n) => PathPiece::Segments(n.to_owned()),
+                        None => PathPiece::Param(n.to_owned()),
+                    },
                     None => PathPiece::Text((*p).to_owned()),
                 },
             )
@@ -489,16 +550,26 @@ mod tests {
     fn parameters_stay_in_one_segment() {
         let base = Url::parse("http://api.internal/v1/").expect("url");
         let p = path(&["/items/", "{id}", "/notes"]);
-        let u = build_url(
-            &base,
-            &p,
-            &vals(&[("id", Bound::Text("a/b c?d#e%f".into()))]),
-        )
-        .expect("url");
+        let u =
+            build_url(&base, &p, &vals(&[("id", Bound::Text("a b?c#d%e".into()))])).expect("url");
         assert_eq!(
             u.as_str(),
-            "http://api.internal/v1/items/a%2Fb%20c%3Fd%23e%25f/notes"
+            "http://api.internal/v1/items/a%20b%3Fc%23d%25e/notes"
         );
+        // A `/` in a one-segment value is refused, encoded or not.
+        for bad in ["a/b", "../../admin", "/"] {
+            let r = build_url(&base, &p, &vals(&[("id", Bound::Text(bad.into()))]));
+            assert!(matches!(r, Err(SourceError::Blocked(_))), "{bad}");
+        }
+        // `{+id}` takes a path: each segment encoded, `..` still refused.
+        let multi = path(&["/files/", "{+id}"]);
+        let u =
+            build_url(&base, &multi, &vals(&[("id", Bound::Text("a b/c".into()))])).expect("url");
+        assert_eq!(u.path(), "/v1/files/a%20b/c");
+        for bad in ["../../admin", "a/../../b", "a//b", "/a", "a/."] {
+            let r = build_url(&base, &multi, &vals(&[("id", Bound::Text(bad.into()))]));
+            assert!(matches!(r, Err(SourceError::Blocked(_))), "{bad}");
+        }
         assert_eq!(u.host_str(), Some("api.internal"));
         let u = build_url(&base, &p, &vals(&[("id", Bound::Int(-7))])).expect("url");
         assert_eq!(u.path(), "/v1/items/-7/notes");

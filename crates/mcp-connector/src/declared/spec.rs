@@ -130,7 +130,7 @@ pub struct SqlStatement {
 #[derive(Debug, Clone)]
 pub struct HttpRequestSpec {
     pub method: http::Method,
-    /// Path template under the base URL: text and `{param}` pieces.
+    /// Path template under the base URL: text, `{param}` and `{+param}` pieces.
     pub path: Vec<PathPiece>,
     pub query: Vec<String>,
     pub body: Vec<String>,
@@ -139,7 +139,12 @@ pub struct HttpRequestSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathPiece {
     Text(String),
+    /// `{name}`: one path segment; a `/` in the value is refused.
     Param(String),
+    /// `{+name}`: one or more segments; the value's `/` separate them and
+    /// every segment is encoded on its own (the tool declares that it takes
+    /// a path, like RFC 6570's reserved expansion).
+    Segments(String),
 }
 
 /// JSON type of a parameter or a column.

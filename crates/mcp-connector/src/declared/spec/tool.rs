@@ -274,7 +274,7 @@ fn http_request(
     let in_path: BTreeSet<&str> = path
         .iter()
         .filter_map(|p| match p {
-            PathPiece::Param(n) => Some(n.as_str()),
+            PathPiece::Param(n) | PathPiece::Segments(n) => Some(n.as_str()),
             PathPiece::Text(_) => None,
         })
         .collect();
@@ -341,10 +341,18 @@ fn parse_path(text: &str) -> Result<Vec<PathPiece>, String> {
         }
         let close = rest[open..].find('}').ok_or("`{` without `}`")? + open;
         let name = &rest[open + 1..close];
+        let (multi, name) = match name.strip_prefix('+') {
+            Some(n) => (true, n),
+            None => (false, name),
+        };
         if !valid_name(name) {
             return Err(format!("`{{{name}}}` is not a parameter name"));
         }
-        out.push(PathPiece::Param(name.to_owned()));
+        out.push(if multi {
+            PathPiece::Segments(name.to_owned())
+        } else {
+            PathPiece::Param(name.to_owned())
+        });
         rest = &rest[close + 1..];
     }
     if rest.contains('}') {
