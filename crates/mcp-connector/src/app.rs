@@ -91,6 +91,7 @@ impl AppState {
                 sessions: config.sessions,
                 hygiene: Arc::new(config.safety.hygiene()),
                 audit,
+                db: db.clone(),
             },
             config: Arc::new(config),
             db,
@@ -239,7 +240,15 @@ fn tool_policy(config: &Config, catalog: &dyn Catalog) -> Result<ToolPolicy, Sta
 /// The HTTP router. Pure: builds routes and layers from `state`, binds nothing.
 pub fn router(state: AppState) -> Router {
     let c = &state.config;
-    let rate_limiter = RateLimiter::new(c.limits.requests, c.limits.tool_calls);
+    let rate_limiter = if state.auth.is_some() {
+        RateLimiter::authenticated(
+            c.limits.requests,
+            c.limits.tool_calls,
+            c.limits.address_requests,
+        )
+    } else {
+        RateLimiter::new(c.limits.requests, c.limits.tool_calls)
+    };
     let endpoint = Endpoint::new(
         state.mcp.clone(),
         EndpointOptions {

@@ -28,6 +28,7 @@ pub mod consent;
 pub mod error;
 pub mod events;
 pub mod external;
+pub mod hashing;
 pub mod issue;
 pub mod login;
 pub mod metadata;
@@ -38,6 +39,7 @@ pub mod register;
 pub mod resource;
 pub mod revoke;
 pub mod scope;
+pub mod throttle;
 pub mod token;
 
 use std::sync::Arc;
@@ -80,6 +82,13 @@ pub struct Auth {
     pub cache: Arc<cache::TokenCache>,
     pub cimd: Arc<cimd::CimdFetcher>,
     pub logins: Arc<login::LoginLimiter>,
+    /// Password checks: a fixed pool of workers with a bounded queue.
+    pub hasher: Arc<hashing::Hasher>,
+    /// Registrations per client address (`auth.registrations_per_hour`).
+    pub registrations: Arc<throttle::Budget<std::net::IpAddr>>,
+    /// Failed bearer-token checks per client address
+    /// (`limits.auth_failures_per_minute`): refused early when used up.
+    pub failures: Arc<throttle::Budget<std::net::IpAddr>>,
     /// `Some` in `external` mode.
     pub jwks: Option<Arc<external::Jwks>>,
     /// The audit trail, for authentication events ([`events`]).
@@ -127,6 +136,15 @@ impl Auth {
             cache: Arc::new(cache::TokenCache::new(cache::DEFAULT_CAPACITY)),
             cimd: Arc::new(cimd::CimdFetcher::new(auth)),
             logins: Arc::new(login::LoginLimiter::new(auth.login_attempts_per_minute)),
+            hasher: Arc::new(hashing::Hasher::new()),
+            registrations: Arc::new(throttle::Budget::new(
+                auth.registrations_per_hour,
+                std::time::Duration::from_secs(3600),
+            )),
+            failures: Arc::new(throttle::Budget::new(
+                config.limits.auth_failures_per_minute,
+                std::time::Duration::from_secs(60),
+            )),
             jwks,
             audit: audit.clone(),
             config: Arc::new(auth.clone()),

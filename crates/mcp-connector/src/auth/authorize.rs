@@ -23,7 +23,7 @@ use super::pages::{self, RequestInfo};
 use super::params::Params;
 use super::{Auth, OAuthError, ScopeSet, client_auth};
 use crate::clock::unix_now;
-use crate::store::oauth::Client;
+use crate::store::oauth::{Client, ClientOrigin};
 
 pub use super::consent::submit;
 
@@ -281,10 +281,23 @@ pub async fn start(State(auth): State<Auth>, headers: HeaderMap, uri: Uri) -> Re
         Ok(v) => v,
         Err(res) => return *res,
     };
-    // From here on the redirect URI is trusted: errors go back to it.
+    // From here on the redirect URI is registered for the client. Errors go
+    // back to it, except for a client that registered itself: anyone can
+    // register any https URI, so until a user has interacted (signed in),
+    // redirecting would make this server an open redirector (RFC 9700
+    // §4.11.2); such a client gets the error page instead.
     let state = params.get("state").map(str::to_owned);
+    let vetted = client.origin != ClientOrigin::Dcr;
     let fail = |error: &str, description: &str| {
-        redirect_error(&auth, &redirect_uri, state.as_deref(), error, description)
+        if vetted {
+            redirect_error(&auth, &redirect_uri, state.as_deref(), error, description)
+        } else {
+            error_page(
+                StatusCode::BAD_REQUEST,
+                "Invalid authorization request",
+                &format!("The application sent an invalid request ({error}): {description}."),
+            )
+        }
     };
     if let Some(name) = params.first_repeated() {
         return fail(

@@ -145,28 +145,39 @@ async fn login_step(
             false,
         )
     };
-    if let Err(retry_after) = auth.logins.check(&username, ip) {
-        let what = What::LoginThrottled {
-            username: &username,
-            client_id: &pending.client_id,
-        };
-        events::record_or_log(auth, what.from_ip(ip)).await;
-        let mut res = again(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many failed sign-in attempts. Wait a minute and try again.",
-        );
-        if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
-            res.headers_mut().insert(header::RETRY_AFTER, v);
+    let attempt = match auth.logins.reserve(&username, ip) {
+        Ok(attempt) => attempt,
+        Err(retry_after) => {
+            return throttled(auth, &pending, &username, ip, retry_after, again).await;
         }
-        return res;
+    };
+    let backoff = auth.logins.backoff(&username);
+    if !backoff.is_zero() {
+        tokio::time::sleep(backoff).await;
     }
     let password = SecretString::new(form.get("password").unwrap_or(""));
     let user = match login::verify(auth, &username, password).await {
         Ok(u) => u,
-        Err(e) => return internal(&e),
+        Err(login::VerifyError::Busy(e)) => {
+            // Not the user's fault: the attempt does not count.
+            attempt.succeeded();
+            tracing::warn!(error = %e, "login not checked: password checks are saturated");
+            let mut res = again(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server is busy checking other sign-ins. Try again in a few seconds.",
+            );
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return res;
+        }
+        Err(login::VerifyError::Store(e)) => {
+            attempt.succeeded();
+            return internal(&e);
+        }
     };
     let Some(user) = user else {
-        auth.logins.failed(&username, ip);
+        // The reserved attempt stays counted as a failure.
+        drop(attempt);
         tracing::info!("login refused");
         // Refused whether or not this is recorded (never the password).
         let what = What::LoginFailed {
@@ -176,6 +187,7 @@ async fn login_step(
         events::record_or_log(auth, what.from_ip(ip)).await;
         return again(StatusCode::UNAUTHORIZED, BAD_LOGIN);
     };
+    attempt.succeeded();
     tracing::info!(user_id = %user.id, client_id = %pending.client_id, "login succeeded");
     // Fail closed: no unaudited login goes on to the consent page.
     let what = What::LoginSucceeded {
@@ -187,6 +199,30 @@ async fn login_step(
         return internal(&e);
     }
     consent_page(auth, pending, &user, csrf)
+}
+
+/// 429: the name at this address, or this address, used up its failures.
+async fn throttled(
+    auth: &Auth,
+    pending: &Pending,
+    username: &str,
+    ip: Option<std::net::IpAddr>,
+    retry_after: u64,
+    again: impl Fn(StatusCode, &str) -> Response,
+) -> Response {
+    let what = What::LoginThrottled {
+        username,
+        client_id: &pending.client_id,
+    };
+    events::record_or_log(auth, what.from_ip(ip)).await;
+    let mut res = again(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many failed sign-in attempts. Wait a minute and try again.",
+    );
+    if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    res
 }
 
 /// What the consent page offers and pre-ticks.

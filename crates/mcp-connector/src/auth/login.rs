@@ -1,110 +1,134 @@
 //! Password checks for the login page and their throttling.
 //!
-//! Failed logins are counted per user name and per client address over a
-//! sliding minute; at the limit further attempts are refused before any
-//! password is checked (argon2 is deliberately expensive, so an unthrottled
-//! login form is also a CPU exhaustion vector). Counting failures only
-//! means a user who knows their password is never locked out by their own
-//! successful logins. The counters are per process: with several replicas
-//! the effective limit is multiplied by their number, which is acceptable
-//! for an online-guessing brake.
+//! Failed logins are limited per (user name, address) and per address over
+//! a minute, plus a slower backoff per user name across all addresses:
+//!
+//! * An attempt is *reserved* before its password is checked and counts as
+//!   a failure unless it succeeds, so parallel guesses cannot all pass the
+//!   check before any of them is counted (the limit holds under
+//!   concurrency, not just in sequence).
+//! * The per-(name, address) limit stops guessing one account from one
+//!   place; the per-address limit stops spraying many names from one place.
+//!   Neither can lock a user out from elsewhere: an attacker's failures at
+//!   their address do not count against the user's own address.
+//! * Guessing one name from many addresses meets the per-name backoff: once
+//!   a name has many recent failures, every attempt on it waits a little
+//!   before its password is checked. It slows a distributed guesser and
+//!   never refuses the user.
+//!
+//! A successful login gives its reservation back, so a user who knows their
+//! password is never throttled by their own logins. The counters are per
+//! process: with several replicas the effective limit is multiplied by
+//! their number, which is acceptable for an online-guessing brake. argon2's
+//! cost is bounded separately (see [`super::hashing`]).
 
-use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use mcp_connector_security::SecretString;
-use mcp_connector_security::password::{verify_nobody, verify_password};
 
 use super::Auth;
+use super::hashing::HashError;
+use super::throttle::Budget;
 use crate::store::StoreError;
 use crate::store::oauth::User;
 
 const WINDOW: Duration = Duration::from_secs(60);
-/// Above this many tracked keys, stale ones are swept on the next failure.
-const SWEEP_ABOVE: usize = 10_000;
+/// The window of the per-name backoff.
+const NAME_WINDOW: Duration = Duration::from_secs(15 * 60);
 
-/// Counts failed logins per user name and per address.
+/// Limits failed logins; see the module documentation.
+#[derive(Debug)]
 pub struct LoginLimiter {
     per_minute: u32,
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    pairs: Budget<(String, Option<IpAddr>)>,
+    addresses: Budget<IpAddr>,
+    names: Budget<String>,
 }
 
-impl std::fmt::Debug for LoginLimiter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoginLimiter")
-            .field("per_minute", &self.per_minute)
-            .finish_non_exhaustive()
+/// A reserved login attempt: counted as a failure unless
+/// [`Attempt::succeeded`] is called.
+#[must_use = "an attempt that is dropped counts as a failure"]
+pub struct Attempt<'a> {
+    limiter: &'a LoginLimiter,
+    name: String,
+    ip: Option<IpAddr>,
+}
+
+impl Attempt<'_> {
+    /// The password was right: the attempt does not count.
+    pub fn succeeded(self) {
+        let l = self.limiter;
+        l.pairs.refund(&(self.name.clone(), self.ip));
+        if let Some(ip) = self.ip {
+            l.addresses.refund(&ip);
+        }
+        l.names.refund(&self.name);
     }
 }
 
-fn keys(username: &str, ip: Option<IpAddr>) -> Vec<String> {
-    // User names compare case-insensitively here so that `Alice` and
-    // `alice` share one budget whatever the store's collation does.
-    let mut k = vec![format!("u:{}", username.to_lowercase())];
-    if let Some(ip) = ip {
-        k.push(format!("ip:{ip}"));
-    }
-    k
+/// User names compare case-insensitively here so that `Alice` and `alice`
+/// share one budget whatever the store's collation does.
+fn fold(username: &str) -> String {
+    username.to_lowercase()
 }
 
 impl LoginLimiter {
     pub fn new(per_minute: u32) -> Self {
+        let per_minute = per_minute.max(1);
         Self {
-            per_minute: per_minute.max(1),
-            failures: Mutex::new(HashMap::new()),
+            per_minute,
+            pairs: Budget::new(per_minute, WINDOW),
+            addresses: Budget::new(per_minute, WINDOW),
+            // Never refuses (the limit is out of reach): it only counts.
+            names: Budget::new(u32::MAX, NAME_WINDOW),
         }
     }
 
-    /// `Err(seconds until a slot frees)` when `username` or `ip` used up
-    /// its failures for the last minute.
-    pub fn check(&self, username: &str, ip: Option<IpAddr>) -> Result<(), u64> {
-        self.check_at(username, ip, Instant::now())
+    /// Reserve one attempt for `username` from `ip`, or `Err(seconds until
+    /// a slot frees)` when that pair or that address used up its failures.
+    pub fn reserve(&self, username: &str, ip: Option<IpAddr>) -> Result<Attempt<'_>, u64> {
+        self.reserve_at(username, ip, Instant::now())
     }
 
-    fn check_at(&self, username: &str, ip: Option<IpAddr>, now: Instant) -> Result<(), u64> {
-        let Ok(mut map) = self.failures.lock() else {
-            // A poisoned lock means a panic elsewhere; fail closed.
-            return Err(WINDOW.as_secs());
-        };
-        let mut wait = None;
-        for key in keys(username, ip) {
-            if let Some(q) = map.get_mut(&key) {
-                while q.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
-                    q.pop_front();
-                }
-                if q.len() >= self.per_minute as usize
-                    && let Some(oldest) = q.front()
-                {
-                    let left = WINDOW.saturating_sub(now.duration_since(*oldest));
-                    let secs = left.as_secs().max(1);
-                    wait = Some(wait.map_or(secs, |w: u64| w.max(secs)));
-                }
-            }
+    fn reserve_at(
+        &self,
+        username: &str,
+        ip: Option<IpAddr>,
+        now: Instant,
+    ) -> Result<Attempt<'_>, u64> {
+        let name = fold(username);
+        let pair = (name.clone(), ip);
+        self.pairs.take(&pair, now)?;
+        if let Some(ip) = ip
+            && let Err(wait) = self.addresses.take(&ip, now)
+        {
+            self.pairs.refund(&pair);
+            return Err(wait);
         }
-        wait.map_or(Ok(()), Err)
+        let _ = self.names.take(&name, now);
+        Ok(Attempt {
+            limiter: self,
+            name,
+            ip,
+        })
     }
 
-    /// Count a failed login.
-    pub fn failed(&self, username: &str, ip: Option<IpAddr>) {
-        self.failed_at(username, ip, Instant::now());
+    /// How long an attempt on `username` waits before its password is
+    /// checked: nothing normally, seconds once the name has had many
+    /// failures from anywhere in the last quarter hour.
+    pub fn backoff(&self, username: &str) -> Duration {
+        self.backoff_at(username, Instant::now())
     }
 
-    fn failed_at(&self, username: &str, ip: Option<IpAddr>, now: Instant) {
-        let Ok(mut map) = self.failures.lock() else {
-            return;
-        };
-        if map.len() > SWEEP_ABOVE {
-            map.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < WINDOW));
-        }
-        for key in keys(username, ip) {
-            let q = map.entry(key).or_default();
-            q.push_back(now);
-            // Never more than the limit is needed to decide.
-            while q.len() > self.per_minute as usize {
-                q.pop_front();
-            }
+    fn backoff_at(&self, username: &str, now: Instant) -> Duration {
+        let recent = self.names.count(&fold(username), now);
+        if recent >= self.per_minute.saturating_mul(10) {
+            Duration::from_secs(3)
+        } else if recent >= self.per_minute.saturating_mul(3) {
+            Duration::from_secs(1)
+        } else {
+            Duration::ZERO
         }
     }
 }
@@ -117,23 +141,25 @@ pub async fn verify(
     auth: &Auth,
     username: &str,
     password: SecretString,
-) -> Result<Option<User>, StoreError> {
+) -> Result<Option<User>, VerifyError> {
     let user = if username.is_empty() || username.len() > 256 {
         None
     } else {
         auth.db.user_by_name(username).await?
     };
     let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || match hash {
-        Some(h) => verify_password(&h, &password),
-        None => {
-            verify_nobody(&password);
-            false
-        }
-    })
-    .await
-    .unwrap_or(false);
+    let ok = auth.hasher.verify(hash, password).await?;
     Ok(user.filter(|u| ok && !u.disabled))
+}
+
+/// Why a password could not be checked.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Too many checks are running or queued: 503, try again.
+    #[error(transparent)]
+    Busy(#[from] HashError),
 }
 
 #[cfg(test)]
@@ -141,23 +167,65 @@ mod tests {
     use super::*;
 
     #[test]
-    fn limits_per_user_and_per_address() {
+    fn limits_per_name_and_address_pair_and_per_address() {
         let l = LoginLimiter::new(2);
         let t0 = Instant::now();
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
-        assert!(l.check_at("alice", Some(a), t0).is_ok());
-        l.failed_at("alice", Some(a), t0);
-        l.failed_at("Alice", Some(b), t0);
-        // alice is out of attempts from any address...
-        assert!(l.check_at("alice", Some(b), t0).is_err());
-        // ...bob from address a is not (one failure there).
-        assert!(l.check_at("bob", Some(a), t0).is_ok());
-        l.failed_at("bob", Some(a), t0);
-        // Now address a is out of attempts for anyone.
-        assert!(l.check_at("carol", Some(a), t0).is_err());
+        let c: IpAddr = "192.0.2.3".parse().unwrap();
+        drop(l.reserve_at("alice", Some(a), t0).unwrap());
+        drop(l.reserve_at("Alice", Some(a), t0).unwrap());
+        // alice is out of attempts from a...
+        assert!(l.reserve_at("alice", Some(a), t0).is_err());
+        // ...but not from b: an attacker at a cannot lock her out.
+        l.reserve_at("alice", Some(b), t0).unwrap().succeeded();
+        // Address a is out of attempts for anyone (spraying names).
+        assert!(l.reserve_at("carol", Some(a), t0).is_err());
+        // A success gives its reservation back.
+        for _ in 0..3 {
+            l.reserve_at("bob", Some(c), t0).unwrap().succeeded();
+        }
         // A minute later all is forgotten.
         let later = t0 + WINDOW + Duration::from_secs(1);
-        assert!(l.check_at("alice", Some(a), later).is_ok());
+        assert!(l.reserve_at("alice", Some(a), later).is_ok());
+    }
+
+    #[test]
+    fn reservations_hold_under_concurrency() {
+        let l = std::sync::Arc::new(LoginLimiter::new(10));
+        let ip: IpAddr = "192.0.2.9".parse().unwrap();
+        let admitted: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..60)
+                .map(|_| {
+                    let l = l.clone();
+                    s.spawn(move || match l.reserve("alice", Some(ip)) {
+                        // Held while the (slow) password check would run.
+                        Ok(attempt) => {
+                            std::thread::sleep(Duration::from_millis(20));
+                            drop(attempt);
+                            1
+                        }
+                        Err(_) => 0,
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+        });
+        assert_eq!(admitted, 10);
+    }
+
+    #[test]
+    fn many_failures_on_a_name_slow_it_down_without_refusing() {
+        let l = LoginLimiter::new(2);
+        let t0 = Instant::now();
+        for i in 0..20u8 {
+            let ip = IpAddr::from([198, 51, 100, i]);
+            drop(l.reserve_at("alice", Some(ip), t0).unwrap());
+        }
+        assert_eq!(l.backoff_at("alice", t0), Duration::from_secs(3));
+        assert_eq!(l.backoff_at("bob", t0), Duration::ZERO);
+        // The user at a fresh address still gets in, after the wait.
+        let home = IpAddr::from([203, 0, 113, 7]);
+        assert!(l.reserve_at("alice", Some(home), t0).is_ok());
     }
 }

@@ -1,9 +1,12 @@
 //! `POST /register`: Dynamic Client Registration (RFC 7591).
 //!
-//! Claude registers a new client for every fresh connection, so
-//! registration is never rate-limited beyond the per-address limit of
-//! every public route; unused registrations are removed by
-//! [`super::cleanup`]. Unknown metadata and unknown scopes are ignored
+//! Claude registers a new client for every fresh connection, from a few
+//! shared egress addresses, so the brakes are sized for an organisation:
+//! `auth.registrations_per_hour` per client address, and at most
+//! `auth.max_unused_registrations` registrations that were never used
+//! (each costs a row and an audit record; unused ones are removed by
+//! [`super::cleanup`] after `auth.unused_client_ttl_secs`). Both answer 429
+//! with `Retry-After`. Unknown metadata and unknown scopes are ignored
 //! (RFC 7591 §2), not refused.
 
 use std::net::IpAddr;
@@ -36,12 +39,48 @@ pub async fn register(
     body: Bytes,
 ) -> Response {
     let ip = ip.map(|Extension(ClientIp(ip))| ip);
+    if let Some(ip) = ip
+        && let Err(wait) = auth.registrations.take(&ip, std::time::Instant::now())
+    {
+        tracing::warn!(%ip, "registration refused: too many from this address");
+        return too_many(
+            wait,
+            "too many registrations from this address; try again later",
+        );
+    }
+    match auth.db.count_unused_registrations().await {
+        Ok(n) if n >= auth.config.max_unused_registrations => {
+            tracing::warn!(
+                unused = n,
+                "registration refused: too many unused registrations"
+            );
+            return too_many(
+                600,
+                "too many registrations are waiting to be used; try again later",
+            );
+        }
+        Ok(_) => {}
+        Err(e) => {
+            return endpoint_answer(Err(OAuthError::from(e)), "registration refused");
+        }
+    }
     // The response carries the client secret.
     let res = create(&auth, &body, ip).await;
     endpoint_answer(
         res.map(|doc| no_store_json(StatusCode::CREATED, doc)),
         "registration refused",
     )
+}
+
+/// 429 in the RFC 6749 error shape, with `Retry-After`.
+fn too_many(retry_after_secs: u64, description: &str) -> Response {
+    let body = json!({"error": "too_many_requests", "error_description": description});
+    let mut res = no_store_json(StatusCode::TOO_MANY_REQUESTS, body);
+    res.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(retry_after_secs.max(1)),
+    );
+    res
 }
 
 async fn create(auth: &Auth, body: &[u8], ip: Option<IpAddr>) -> Result<Value, OAuthError> {

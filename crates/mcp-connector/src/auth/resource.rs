@@ -40,6 +40,8 @@ use super::principal::Principal;
 use super::scope::ScopeSet;
 use crate::clock::unix_now;
 use crate::http::rate_limit::Subject;
+use crate::http::rejection::EdgeError;
+use crate::network::ClientIp;
 
 /// A validated opaque token is checked against the database again after this.
 pub const REVALIDATE_AFTER: Duration = Duration::from_secs(4);
@@ -63,7 +65,23 @@ enum Refusal {
 
 /// Middleware on `/mcp`: admit requests with a valid bearer token, and
 /// attach the [`Principal`] and the rate-limit [`Subject`] to them.
+///
+/// Failed checks are counted per client address: an address that used up
+/// `limits.auth_failures_per_minute` gets 429 before its token is even
+/// looked at, so a flood of made-up tokens costs neither lookups nor
+/// cache churn. This runs before the per-subject rate limit, which needs
+/// the checked token to know the subject.
 pub async fn require_token(State(auth): State<Auth>, mut req: Request, next: Next) -> Response {
+    let ip = req.extensions().get::<ClientIp>().map(|c| c.0);
+    if let Some(ip) = ip
+        && let Err(wait) = auth.failures.check(&ip, Instant::now())
+    {
+        tracing::info!(%ip, "request refused: too many failed token checks from this address");
+        return EdgeError::RateLimited {
+            retry_after_secs: wait,
+        }
+        .into_response();
+    }
     let result = match bearer(req.headers()) {
         Ok(token) => authenticate(&auth, token).await,
         Err(refusal) => Err(refusal),
@@ -75,7 +93,14 @@ pub async fn require_token(State(auth): State<Auth>, mut req: Request, next: Nex
             ext.insert(principal);
             next.run(req).await
         }
-        Err(refusal) => refuse(&auth, &refusal),
+        Err(refusal) => {
+            if !matches!(refusal, Refusal::Unavailable)
+                && let Some(ip) = ip
+            {
+                let _ = auth.failures.take(&ip, Instant::now());
+            }
+            refuse(&auth, &refusal)
+        }
     }
 }
 
@@ -155,9 +180,21 @@ async fn authenticate(auth: &Auth, token: &str) -> Result<Principal, Refusal> {
 
 const UNKNOWN: &str = "the access token is unknown, expired or revoked";
 
+/// Whether `token` has the shape of one this server mints: the prefix and
+/// 43 base64url characters (256 bits). Anything else is refused without a
+/// database lookup.
+fn is_access_token_shaped(token: &str) -> bool {
+    token.strip_prefix(ACCESS_PREFIX).is_some_and(|rest| {
+        rest.len() == 43
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
 /// Validate an opaque access token against the database.
 async fn opaque(auth: &Auth, token: &str, key: &Key) -> Result<Principal, Refusal> {
-    if !token.starts_with(ACCESS_PREFIX) {
+    if !is_access_token_shaped(token) {
         return Err(Refusal::Invalid(UNKNOWN));
     }
     let row = match auth.db.access_token(&hex(key), unix_now()).await {
@@ -356,6 +393,22 @@ mod tests {
             bearer(&headers(&[&long])),
             Err(Refusal::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn only_well_formed_access_tokens_reach_the_database() {
+        let minted = super::super::issue::credential(ACCESS_PREFIX);
+        assert!(is_access_token_shaped(&minted));
+        for bad in [
+            "mcpat_",
+            "mcpat_short",
+            &format!("{minted}x"),
+            &minted.replace("mcpat_", "mcprt_"),
+            &format!("mcpat_{}", "a".repeat(42) + "+"),
+            "eyJhbGciOiJIUzI1NiJ9.e30.x",
+        ] {
+            assert!(!is_access_token_shaped(bad), "{bad}");
+        }
     }
 
     #[test]

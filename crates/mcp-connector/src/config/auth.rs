@@ -77,6 +77,10 @@ pub struct AuthConfig {
     pub roles: BTreeMap<String, Vec<String>>,
     /// Failed logins allowed per user name and per address per minute.
     pub login_attempts_per_minute: u32,
+    /// Registrations per client address per hour.
+    pub registrations_per_hour: u32,
+    /// Live registrations never used, above which `/register` refuses.
+    pub max_unused_registrations: u64,
     /// `Some` in `external` mode.
     pub external: Option<ExternalIdp>,
 }
@@ -97,6 +101,14 @@ impl Default for AuthConfig {
             unused_client_ttl: Duration::from_secs(24 * 3600),
             roles: BTreeMap::new(),
             login_attempts_per_minute: 10,
+            // Claude registers a client per connection, and all of an
+            // organisation's users come from a few egress addresses: 600 an
+            // hour from one address is a busy morning, not a flood (a flood
+            // measured ~120 a second).
+            registrations_per_hour: 600,
+            // Unused ones are deleted after `unused_client_ttl`; this caps
+            // what a flood can pile up until then.
+            max_unused_registrations: 10_000,
             external: None,
         }
     }
@@ -212,6 +224,26 @@ pub(super) fn auth(s: AuthSection, mode: Option<AuthMode>) -> Result<AuthConfig,
             }
             Some(v) => v,
             None => d.login_attempts_per_minute,
+        },
+        registrations_per_hour: match s.registrations_per_hour {
+            Some(0) => {
+                return Err(ConfigError::invalid(
+                    "auth.registrations_per_hour",
+                    "must be at least 1 (use auth.registration = false to turn registration off)",
+                ));
+            }
+            Some(v) => v,
+            None => d.registrations_per_hour,
+        },
+        max_unused_registrations: match s.max_unused_registrations {
+            Some(0) => {
+                return Err(ConfigError::invalid(
+                    "auth.max_unused_registrations",
+                    "must be at least 1",
+                ));
+            }
+            Some(v) => v,
+            None => d.max_unused_registrations,
         },
         external,
     })

@@ -86,6 +86,23 @@ pub struct LimitsSection {
     pub session_idle_secs: Option<u64>,
     /// A session older than this is closed, in seconds.
     pub session_max_lifetime_secs: Option<u64>,
+    /// Requests per minute per client address before authentication
+    /// (`/token`, `/register`, login, `/mcp` without a token, every request
+    /// when `auth.mode = "none"`).
+    pub address_requests_per_minute: Option<u32>,
+    /// Requests one address may send at once after a quiet spell.
+    pub address_burst: Option<u32>,
+    /// Failed bearer-token checks per client address per minute before
+    /// further requests with a token are refused unchecked (429).
+    pub auth_failures_per_minute: Option<u32>,
+    /// Open connections per client address (trusted proxies are exempt).
+    pub max_connections_per_address: Option<usize>,
+    /// Seconds a client has to send a request's headers.
+    pub request_head_timeout_secs: Option<u64>,
+    /// Seconds a client has to send a request's body.
+    pub request_body_timeout_secs: Option<u64>,
+    /// Seconds a kept-alive connection may sit idle between requests.
+    pub keep_alive_idle_secs: Option<u64>,
 }
 
 /// `[server.tls]`: terminate TLS in the server (PEM files, both or neither).
@@ -147,6 +164,11 @@ pub struct AuthSection {
     pub unused_client_ttl_secs: Option<u64>,
     /// Failed logins allowed per user name and per address per minute.
     pub login_attempts_per_minute: Option<u32>,
+    /// Registrations at `/register` per client address per hour.
+    pub registrations_per_hour: Option<u32>,
+    /// Registrations never used yet, above which `/register` refuses new
+    /// ones until the unused ones expire.
+    pub max_unused_registrations: Option<u64>,
     /// Role name → scopes its users may grant.
     pub roles: Option<std::collections::BTreeMap<String, Vec<String>>>,
     /// `[auth.external]`, for `mode = "external"`.

@@ -30,20 +30,58 @@ pub struct Limits {
     pub session_idle: Duration,
     /// A session older than this is closed; the client initializes anew.
     pub session_max_lifetime: Duration,
+    /// Per client address, before authentication; `None` is off.
+    pub address_requests: Option<Rate>,
+    /// Failed bearer-token checks per address per minute.
+    pub auth_failures_per_minute: u32,
+    /// Open connections per client address (trusted proxies exempt).
+    pub max_connections_per_address: usize,
+    /// Time to send a request's headers (also the longest a half-sent
+    /// request head may hold a connection).
+    pub request_head_timeout: Duration,
+    /// Time to send a request's body.
+    pub request_body_timeout: Duration,
+    /// Idle time between requests on a kept-alive connection.
+    pub keep_alive_idle: Duration,
 }
 
-/// Default per-client rate. All of an organisation's Claude traffic reaches
-/// the connector from a few shared egress addresses, so the per-address
-/// budget is generous: it stops a runaway or hostile client, not a team.
+// Defaults, sized for Claude. Every Claude user reaches the connector from
+// a handful of Anthropic egress addresses, so a limit per address is a
+// limit on a whole organisation. The primary limits therefore follow the
+// token's subject (a user or a service client); per-address limits guard
+// only what comes before authentication (`/token`, `/register`, the login
+// page, `/mcp` without a valid token) and are sized for that shared egress:
+// an organisation connecting a few hundred users at once (each connection
+// is an `initialize`, `notifications/initialized`, a `GET` stream, a
+// `tools/list` and calls; with `--sessions`, 200 sessions and 50 calls in
+// flight on one of them) must not meet them. They stop a runaway or hostile
+// client, not a team. Without authentication (`auth.mode = "none"`) the
+// address is the only subject there is, so the per-subject limit applies
+// to it, with the same generous default.
+
+/// Per subject: 100 requests a second sustained, 1000 at once.
 const DEFAULT_REQUESTS_PER_MINUTE: u32 = 6000;
-const DEFAULT_BURST: u32 = 200;
+const DEFAULT_BURST: u32 = 1000;
+/// Per address before authentication: the same budget.
+const DEFAULT_ADDRESS_REQUESTS_PER_MINUTE: u32 = 6000;
+const DEFAULT_ADDRESS_BURST: u32 = 1000;
+/// Failed token checks per address per minute: a user's expired token
+/// costs one 401 an hour, a connection's discovery request one more; 600 a
+/// minute from one address is an attack (a flood measured ~1000 a second).
+const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 600;
+/// Open connections per address: a Claude session holds a `GET` stream and
+/// opens a connection per call in flight; 200 sessions with 50 calls in
+/// flight need a few hundred. Trusted proxies are exempt (every connection
+/// comes from them).
+const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 1000;
 
 impl Default for Limits {
     fn default() -> Self {
+        let minute = Duration::from_secs(60);
         Self {
             requests: Some(Rate {
                 limit: DEFAULT_REQUESTS_PER_MINUTE,
-                period: Duration::from_secs(60),
+                period: minute,
                 burst: DEFAULT_BURST,
             }),
             tool_calls: None,
@@ -51,6 +89,21 @@ impl Default for Limits {
             // rmcp's own default idle timeout.
             session_idle: Duration::from_secs(300),
             session_max_lifetime: Duration::from_secs(24 * 3600),
+            address_requests: Some(Rate {
+                limit: DEFAULT_ADDRESS_REQUESTS_PER_MINUTE,
+                period: minute,
+                burst: DEFAULT_ADDRESS_BURST,
+            }),
+            auth_failures_per_minute: DEFAULT_AUTH_FAILURES_PER_MINUTE,
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+            // A request head is a few hundred bytes: 10 s is ample on any
+            // link, and bounds what a client that dribbles bytes can hold.
+            request_head_timeout: Duration::from_secs(10),
+            // Bodies are at most `max_body_bytes` (1 MiB by default).
+            request_body_timeout: Duration::from_secs(30),
+            // Long enough for a client's next call to reuse the connection
+            // (and its TLS session), short enough not to hoard sockets.
+            keep_alive_idle: Duration::from_secs(60),
         }
     }
 }
@@ -103,12 +156,73 @@ pub(super) fn limits(s: LimitsSection) -> Result<Limits, ConfigError> {
         s.session_max_lifetime_secs,
         d.session_max_lifetime,
     )?;
+    let address_requests = match s.address_requests_per_minute {
+        Some(0) => None,
+        Some(limit) => Some(Rate {
+            limit,
+            period: minute,
+            burst: DEFAULT_ADDRESS_BURST.min(limit),
+        }),
+        None => d.address_requests,
+    };
+    let address_requests = match (address_requests, s.address_burst) {
+        (_, Some(0)) => {
+            return Err(ConfigError::invalid(
+                "limits.address_burst",
+                "must be at least 1",
+            ));
+        }
+        (Some(rate), Some(burst)) => Some(Rate { burst, ..rate }),
+        (rate, _) => rate,
+    };
+    let auth_failures_per_minute = match s.auth_failures_per_minute {
+        Some(0) => {
+            return Err(ConfigError::invalid(
+                "limits.auth_failures_per_minute",
+                "must be at least 1",
+            ));
+        }
+        Some(n) => n,
+        None => d.auth_failures_per_minute,
+    };
+    let max_connections_per_address = match s.max_connections_per_address {
+        Some(0) => {
+            return Err(ConfigError::invalid(
+                "limits.max_connections_per_address",
+                "must be at least 1",
+            ));
+        }
+        Some(n) => n,
+        None => d.max_connections_per_address,
+    };
+    let short = |key, value: Option<u64>, default| match value {
+        Some(v) if v > 3600 => Err(ConfigError::invalid(key, "must be at most 3600 seconds")),
+        v => secs(key, v, default),
+    };
     Ok(Limits {
         requests,
         tool_calls,
         max_sessions,
         session_idle,
         session_max_lifetime,
+        address_requests,
+        auth_failures_per_minute,
+        max_connections_per_address,
+        request_head_timeout: short(
+            "limits.request_head_timeout_secs",
+            s.request_head_timeout_secs,
+            d.request_head_timeout,
+        )?,
+        request_body_timeout: short(
+            "limits.request_body_timeout_secs",
+            s.request_body_timeout_secs,
+            d.request_body_timeout,
+        )?,
+        keep_alive_idle: short(
+            "limits.keep_alive_idle_secs",
+            s.keep_alive_idle_secs,
+            d.keep_alive_idle,
+        )?,
     })
 }
 

@@ -140,33 +140,61 @@ fn ceil_secs(d: Duration) -> u64 {
 pub struct RateLimiter {
     requests: Option<Gcra<Subject>>,
     tool_calls: Option<Gcra<(Subject, Arc<str>)>>,
+    /// Per address before authentication, when authentication is on.
+    addresses: Option<Gcra<IpAddr>>,
+    /// Whether requests can carry an authenticated subject at all; without
+    /// authentication the address is the subject.
+    authenticated: bool,
 }
 
 impl RateLimiter {
     /// `None` when neither limit is on.
     pub fn new(requests: Option<Rate>, tool_calls: Option<Rate>) -> Option<Arc<Self>> {
-        Self::with_max_keys(requests, tool_calls, MAX_KEYS)
+        Self::with_max_keys(requests, tool_calls, None, false, MAX_KEYS)
+    }
+
+    /// Limits for a server with authentication: `requests` per token
+    /// subject, `addresses` per address for what comes before it.
+    pub fn authenticated(
+        requests: Option<Rate>,
+        tool_calls: Option<Rate>,
+        addresses: Option<Rate>,
+    ) -> Option<Arc<Self>> {
+        Self::with_max_keys(requests, tool_calls, addresses, true, MAX_KEYS)
     }
 
     fn with_max_keys(
         requests: Option<Rate>,
         tool_calls: Option<Rate>,
+        addresses: Option<Rate>,
+        authenticated: bool,
         max_keys: usize,
     ) -> Option<Arc<Self>> {
-        if requests.is_none() && tool_calls.is_none() {
+        if requests.is_none() && tool_calls.is_none() && addresses.is_none() {
             return None;
         }
         Some(Arc::new(Self {
             requests: requests.map(|r| Gcra::new(r, max_keys)),
             tool_calls: tool_calls.map(|r| Gcra::new(r, max_keys)),
+            addresses: addresses
+                .filter(|_| authenticated)
+                .map(|r| Gcra::new(r, max_keys)),
+            authenticated,
         }))
     }
 
     /// Admit one request of `subject`.
     pub fn check_request(&self, subject: &Subject) -> Result<(), Limited> {
-        match &self.requests {
-            Some(g) => g.check(subject.clone(), Instant::now()),
-            None => Ok(()),
+        let now = Instant::now();
+        match (subject, self.authenticated) {
+            (Subject::Client(ip), true) => match &self.addresses {
+                Some(g) => g.check(*ip, now),
+                None => Ok(()),
+            },
+            _ => match &self.requests {
+                Some(g) => g.check(subject.clone(), now),
+                None => Ok(()),
+            },
         }
     }
 
@@ -253,6 +281,6 @@ mod tests {
         assert!(l.check_tool(&s, "a").is_err());
         assert!(l.check_tool(&s, "b").is_ok());
         assert!(l.check_request(&s).is_ok());
-        assert!(RateLimiter::with_max_keys(None, None, 1).is_none());
+        assert!(RateLimiter::with_max_keys(None, None, None, false, 1).is_none());
     }
 }

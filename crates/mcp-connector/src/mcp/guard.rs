@@ -8,13 +8,15 @@
 //!   confirmed it through MCP elicitation: a server-to-client request in a
 //!   stateful session (`--sessions`), or an `input_required` result in the
 //!   2026-07-28 revision, whose `requestState` is sealed and bound to the
-//!   exact tool and arguments. A client that cannot ask the user (Claude
+//!   exact tool, arguments and caller, expires after [`CONFIRM_TTL_SECS`]
+//!   and is spent on first use (recorded in the database, so a replica
+//!   that did not mint it refuses a replay too). A client that cannot ask the user (Claude
 //!   today, any stateless legacy client) gets the tool's policy: refused with
 //!   a message saying how to enable it (the default), or allowed.
 
 use std::collections::{BTreeMap, HashSet};
 
-use mcp_connector_security::{Sealer, sha256_hex};
+use mcp_connector_security::{Sealer, random_token, sha256_hex};
 use rmcp::model::{
     CallToolResponse, ElicitRequestParams, ElicitationAction, ElicitationSchema, InputRequest,
     InputRequests, InputRequiredResult, JsonObject, Tool,
@@ -84,12 +86,38 @@ pub enum Gate {
 }
 
 const CONFIRM_KEY: &str = "confirm";
+/// How long a confirmation request may be answered.
+pub const CONFIRM_TTL_SECS: i64 = 600;
+const STATE_VERSION: &str = "confirm-v2";
 
-/// The sealing context binds a confirmation to one tool and one set of
-/// arguments: a "yes" for removing employee 3 cannot be replayed to remove 4.
-fn seal_context(tool: &str, args: &JsonObject) -> String {
+/// What a confirmation state is sealed with and bound to.
+pub struct Seal<'a> {
+    pub sealer: &'a Sealer,
+    /// Where spent states are recorded.
+    pub db: &'a crate::store::Db,
+    /// The token's subject (`""` without authentication).
+    pub caller: &'a str,
+}
+
+/// The sealing context binds a confirmation to one tool, one set of
+/// arguments and one caller: a "yes" for removing employee 3 cannot be
+/// replayed to remove 4, nor by another user.
+fn seal_context(tool: &str, args: &JsonObject, caller: &str) -> String {
     let canonical = serde_json::to_string(args).unwrap_or_default();
-    format!("confirm:{tool}:{}", sha256_hex(canonical.as_bytes()))
+    format!(
+        "confirm:{tool}:{}:{}",
+        sha256_hex(canonical.as_bytes()),
+        sha256_hex(caller.as_bytes())
+    )
+}
+
+/// `(issued_at, nonce)` of an opened state payload.
+fn parse_payload(payload: &[u8]) -> Option<(i64, &str)> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let mut parts = text.splitn(3, ':');
+    (parts.next()? == STATE_VERSION).then_some(())?;
+    let issued = parts.next()?.parse().ok()?;
+    Some((issued, parts.next()?))
 }
 
 fn confirm_message(tool: &Tool, args: &JsonObject) -> String {
@@ -145,7 +173,7 @@ pub async fn confirm(
     tool: &Tool,
     args: &JsonObject,
     policy: &ToolPolicy,
-    sealer: &Sealer,
+    seal: &Seal<'_>,
     sessions: bool,
 ) -> Gate {
     if !is_destructive(tool) {
@@ -155,7 +183,7 @@ pub async fn confirm(
     let can_elicit = ctx.client_capabilities.elicitation.is_some();
     let modern = ctx.request.meta.protocol_version().is_some();
     if can_elicit && modern {
-        return confirm_by_round_trip(ctx, tool, args, sealer);
+        return confirm_by_round_trip(ctx, tool, args, seal).await;
     }
     if can_elicit && sessions {
         let Some(schema) = confirm_schema() else {
@@ -185,31 +213,72 @@ pub async fn confirm(
 }
 
 /// 2026-07-28: answer `input_required` first; run when the retry carries a
-/// "yes" and the state this server sealed for exactly this call.
-fn confirm_by_round_trip(ctx: &ToolCtx, tool: &Tool, args: &JsonObject, sealer: &Sealer) -> Gate {
+/// "yes" and a live, unspent state this server sealed for exactly this
+/// call and caller.
+async fn confirm_by_round_trip(
+    ctx: &ToolCtx,
+    tool: &Tool,
+    args: &JsonObject,
+    seal: &Seal<'_>,
+) -> Gate {
     let name = tool.name.as_ref();
-    let context = seal_context(name, args);
-    if let Some(state) = ctx.request_state.as_deref() {
-        if sealer.open(&context, state).is_err() {
-            return Gate::Invalid("requestState is invalid or does not belong to this call".into());
-        }
-        let answer = ctx
-            .input_responses
-            .as_ref()
-            .and_then(|r| r.get(CONFIRM_KEY));
-        let action = answer
-            .and_then(|a| a.get("action"))
-            .and_then(|a| serde_json::from_value::<ElicitationAction>(a.clone()).ok());
-        return match action {
-            Some(action) if accepted(&action, answer.and_then(|a| a.get("content"))) => {
-                Gate::Proceed
-            }
-            Some(_) => declined(name),
-            // State but no answer: ask again below.
-            None => ask(tool, args, sealer, &context),
-        };
+    let context = seal_context(name, args, seal.caller);
+    let Some(state) = ctx.request_state.as_deref() else {
+        return ask(tool, args, seal.sealer, &context);
+    };
+    let Some((issued, nonce)) = seal
+        .sealer
+        .open(&context, state)
+        .ok()
+        .as_deref()
+        .and_then(parse_payload)
+        .map(|(i, n)| (i, n.to_owned()))
+    else {
+        return Gate::Invalid("requestState is invalid or does not belong to this call".into());
+    };
+    let now = crate::clock::unix_now();
+    if now > issued + CONFIRM_TTL_SECS {
+        return Gate::Invalid(
+            "requestState has expired: call the tool again to ask for a new confirmation".into(),
+        );
     }
-    ask(tool, args, sealer, &context)
+    let answer = ctx
+        .input_responses
+        .as_ref()
+        .and_then(|r| r.get(CONFIRM_KEY));
+    let action = answer
+        .and_then(|a| a.get("action"))
+        .and_then(|a| serde_json::from_value::<ElicitationAction>(a.clone()).ok());
+    let Some(action) = action else {
+        // State but no answer: ask again.
+        return ask(tool, args, seal.sealer, &context);
+    };
+    if !accepted(&action, answer.and_then(|a| a.get("content"))) {
+        // Nothing runs: a declined answer spends nothing.
+        return declined(name);
+    }
+    // A "yes" is spent by the run it allows: of two concurrent uses
+    // exactly one gets through (one row per nonce, on every replica).
+    match seal
+        .db
+        .claim_nonce(&format!("confirm:{nonce}"), issued + CONFIRM_TTL_SECS)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(tool = name, "confirmation refused: requestState replayed");
+            return Gate::Invalid(
+                "requestState was already used: call the tool again to ask for a new confirmation"
+                    .into(),
+            );
+        }
+        Err(e) => {
+            tracing::error!(tool = name, error = %e, "could not record a confirmation as used");
+            // Fail closed: without the record a replay could not be told apart.
+            return refusal(name);
+        }
+    }
+    Gate::Proceed
 }
 
 fn ask(tool: &Tool, args: &JsonObject, sealer: &Sealer, context: &str) -> Gate {
@@ -229,7 +298,12 @@ fn ask(tool: &Tool, args: &JsonObject, sealer: &Sealer, context: &str) -> Gate {
         return refusal(tool.name.as_ref());
     };
     let requests: InputRequests = BTreeMap::from([(CONFIRM_KEY.to_owned(), request)]);
-    let state = sealer.seal(context, b"confirm-v1");
+    let payload = format!(
+        "{STATE_VERSION}:{}:{}",
+        crate::clock::unix_now(),
+        random_token(16)
+    );
+    let state = sealer.seal(context, payload.as_bytes());
     Gate::Answer(CallToolResponse::InputRequired(InputRequiredResult::new(
         Some(requests),
         Some(state),
@@ -278,12 +352,28 @@ mod tests {
         let a: JsonObject = serde_json::from_value(json!({"id": 3})).unwrap_or_default();
         let b: JsonObject = serde_json::from_value(json!({"id": 4})).unwrap_or_default();
         let s = Sealer::new(&[9; 32]);
-        let state = s.seal(&seal_context("remove_employee", &a), b"confirm-v1");
-        assert!(s.open(&seal_context("remove_employee", &a), &state).is_ok());
+        let state = s.seal(
+            &seal_context("remove_employee", &a, "user:1"),
+            b"confirm-v2:1:n",
+        );
         assert!(
-            s.open(&seal_context("remove_employee", &b), &state)
+            s.open(&seal_context("remove_employee", &a, "user:1"), &state)
+                .is_ok()
+        );
+        assert!(
+            s.open(&seal_context("remove_employee", &b, "user:1"), &state)
                 .is_err()
         );
-        assert!(s.open(&seal_context("add_employee", &a), &state).is_err());
+        assert!(
+            s.open(&seal_context("add_employee", &a, "user:1"), &state)
+                .is_err()
+        );
+        assert!(
+            s.open(&seal_context("remove_employee", &a, "user:2"), &state)
+                .is_err(),
+            "bound to the caller"
+        );
+        assert_eq!(parse_payload(b"confirm-v2:17:abc"), Some((17, "abc")));
+        assert_eq!(parse_payload(b"confirm-v1"), None);
     }
 }

@@ -46,6 +46,8 @@ pub struct Shared {
     pub hygiene: Arc<crate::safety::HygieneConfig>,
     /// The audit trail; every tool call is recorded before its result is sent.
     pub audit: crate::audit::AuditSink,
+    /// The database: one-time confirmation states, tasks.
+    pub db: crate::store::Db,
 }
 
 /// Serves one session (or one stateless request).
@@ -206,6 +208,7 @@ impl ConnectorHandler {
                 None,
             ));
         }
+        let caller: Arc<str> = principal.map_or_else(|| Arc::from(""), |p| p.subject.clone());
         let _in_flight = self.shared.in_flight.token();
         let started = Instant::now();
         let cancelled = ctx.ct.clone();
@@ -222,12 +225,17 @@ impl ConnectorHandler {
             request: ctx,
         };
         let arguments = request.arguments.unwrap_or_default();
+        let seal = guard::Seal {
+            sealer: &self.shared.sealer,
+            db: &self.shared.db,
+            caller: &caller,
+        };
         let gate = guard::confirm(
             &tool_ctx,
             &tool.def,
             &arguments,
             &served.policy,
-            &self.shared.sealer,
+            &seal,
             self.shared.sessions,
         );
         match gate.await {

@@ -294,6 +294,49 @@ db_test!(destructive_tool_confirmed_by_multi_round_trip, |srv| {
     assert_eq!(srv.count("engineering").await, 41);
 });
 
+db_test!(a_confirmation_runs_the_tool_once, |srv| {
+    // Two employees so that a second run would show.
+    let (_, first) = modern_remove(&srv, 1, json!({})).await;
+    let state = first["result"]["requestState"]
+        .as_str()
+        .expect("sealed state")
+        .to_owned();
+    let yes = json!({"confirm": {"action": "accept", "content": {"confirm": true}}});
+    let retry = json!({"inputResponses": yes, "requestState": state});
+    let (_, done) = modern_remove(&srv, 1, retry.clone()).await;
+    assert_eq!(done["result"]["isError"], false, "{done}");
+    assert_eq!(srv.count("engineering").await, 41);
+    // Replayed, on this server or another replica: refused, nothing runs.
+    let replica = srv.replica(Opts::default()).await;
+    for server in [&srv, &replica] {
+        let (status, again) = modern_remove(server, 1, retry.clone()).await;
+        assert_eq!(again["error"]["code"], -32602, "{again}");
+        assert!(
+            again["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("already used")),
+            "{again}"
+        );
+        assert!(status == 200 || status == 400);
+    }
+    // Concurrent uses of one fresh "yes": exactly one runs.
+    let (_, ask) = modern_remove(&srv, 2, json!({})).await;
+    let state = ask["result"]["requestState"]
+        .as_str()
+        .expect("state")
+        .to_owned();
+    let retry = json!({"inputResponses": yes, "requestState": state});
+    let results =
+        futures::future::join_all((0..6).map(|_| modern_remove(&srv, 2, retry.clone()))).await;
+    let ran = results
+        .iter()
+        .filter(|(_, r)| r["result"]["isError"] == false)
+        .count();
+    assert_eq!(ran, 1, "{results:?}");
+    assert_eq!(srv.count("engineering").await, 40);
+    replica.stop().await;
+});
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_tool_in_config_stops_start_up() {
     let dir = tempfile::tempdir().expect("tmp");

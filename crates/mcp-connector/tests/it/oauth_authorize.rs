@@ -385,3 +385,50 @@ db_test!(
         assert!(page.field("csrf").is_some());
     }
 );
+
+db_test!(
+    self_registered_client_gets_an_error_page_not_a_redirect,
+    Opts::oauth(),
+    |srv| {
+        // Anyone can register any https redirect URI: a malformed request
+        // must not bounce the browser there before a user signed in.
+        let res = srv
+            .client
+            .post(format!("{}/register", srv.base))
+            .json(&serde_json::json!({
+                "client_name": "Totally Legit",
+                "redirect_uris": ["https://attacker.example/landing"],
+                "token_endpoint_auth_method": "none",
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let client: Value = res.json().await.unwrap();
+        let id = client["client_id"].as_str().unwrap();
+        for query in [
+            // No PKCE.
+            "response_type=code&state=s",
+            // Wrong response type.
+            "response_type=token&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+            // Another resource.
+            "response_type=code&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&resource=https://other.example/mcp",
+        ] {
+            let url = format!(
+                "{}/authorize?client_id={id}&redirect_uri=https%3A%2F%2Fattacker.example%2Flanding&{query}",
+                srv.base
+            );
+            let res = srv.client.get(&url).send().await.unwrap();
+            assert!(
+                res.headers().get("location").is_none(),
+                "{query}: redirected"
+            );
+            expect_error_page(res).await;
+        }
+        // A client the operator added (`client add`) still gets the error
+        // at its redirect URI, as OAuth expects.
+        let (p, _) = setup(&srv, "viewer").await;
+        let res = with_method(&srv, &p, Some("plain")).await;
+        expect_error_redirect(&srv, &res, &p, "invalid_request");
+    }
+);

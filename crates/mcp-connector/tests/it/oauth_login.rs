@@ -331,3 +331,117 @@ db_test!(
         assert!(!res.text().await.unwrap().contains("name=\"ticket\""));
     }
 );
+
+/// The login form of `page` posted as if from `ip` (through a trusted
+/// proxy's `X-Forwarded-For`).
+async fn login_from(
+    srv: &TestServer,
+    page: &Page,
+    ip: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    let form = [
+        ("step", "login"),
+        ("request", &page.field("request").unwrap_or_default()),
+        ("csrf", &page.field("csrf").unwrap_or_default()),
+        ("username", username),
+        ("password", password),
+    ];
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let mut req = srv
+        .client
+        .post(format!("{}/authorize", srv.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-forwarded-for", ip)
+        .body(body);
+    if let Some(c) = &page.cookie {
+        req = req.header("cookie", c);
+    }
+    req.send().await.unwrap()
+}
+
+fn behind_a_proxy(c: &mut mcp_connector::config::Config) {
+    c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap(), "::1/128".parse().unwrap()];
+}
+
+db_test!(
+    parallel_wrong_logins_check_no_more_passwords_than_the_limit,
+    Opts::oauth(),
+    |srv| {
+        // The limit (10 a minute) is reserved before the password check, so
+        // 60 guesses sent at once cannot all pass it before one is counted.
+        let (p, _) = setup(&srv, "viewer").await;
+        let page = start(&srv, &p).await.unwrap();
+        let all = futures::future::join_all(
+            (0..60).map(|_| login_raw(&srv, &page, "alice", "wrong password!!")),
+        )
+        .await;
+        let checked = all.iter().filter(|r| r.status() == 401).count();
+        let throttled = all.iter().filter(|r| r.status() == 429).count();
+        assert_eq!(checked, 10, "password checks run: {checked}");
+        assert_eq!(throttled, 50);
+    }
+);
+
+db_test!(
+    wrong_passwords_from_one_address_do_not_lock_the_user_out_elsewhere,
+    Opts {
+        tweak: Some(behind_a_proxy),
+        ..Opts::oauth()
+    },
+    |srv| {
+        let (p, _) = setup(&srv, "viewer").await;
+        let page = start(&srv, &p).await.unwrap();
+        for _ in 0..10 {
+            let res = login_from(&srv, &page, "192.0.2.66", "alice", "wrong password!!").await;
+            assert_eq!(res.status().as_u16(), 401);
+        }
+        // The attacker's address is throttled for alice...
+        let res = login_from(&srv, &page, "192.0.2.66", "alice", PASSWORD).await;
+        assert_eq!(res.status().as_u16(), 429);
+        // ...alice at her own address is not.
+        let res = login_from(&srv, &page, "198.51.100.7", "alice", PASSWORD).await;
+        assert_eq!(res.status().as_u16(), 200);
+        assert!(
+            res.text().await.unwrap().contains("name=\"ticket\""),
+            "consent page"
+        );
+    }
+);
+
+db_test!(
+    concurrent_password_checks_are_capped_and_the_excess_gets_503,
+    Opts {
+        tweak: Some(behind_a_proxy),
+        ..Opts::oauth()
+    },
+    |srv| {
+        // 300 logins at once with distinct names from distinct addresses (no
+        // throttle applies): at most one check per worker runs at a time,
+        // a bounded queue waits, the rest get 503 at once.
+        let (p, _) = setup(&srv, "viewer").await;
+        let page = start(&srv, &p).await.unwrap();
+        let all = futures::future::join_all((0..300u32).map(|i| {
+            let ip = format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256);
+            let name = format!("user{i}");
+            let page = &page;
+            let srv = &srv;
+            async move { login_from(srv, page, &ip, &name, "wrong password!!").await }
+        }))
+        .await;
+        let busy: Vec<_> = all.iter().filter(|r| r.status() == 503).collect();
+        let checked = all.iter().filter(|r| r.status() == 401).count();
+        assert!(!busy.is_empty(), "the queue is bounded");
+        assert!(busy.iter().all(|r| r.headers().contains_key("retry-after")));
+        assert!(checked >= 16, "queued checks are answered: {checked}");
+        assert_eq!(checked + busy.len(), 300);
+        let hasher = &srv.state.auth.as_ref().unwrap().hasher;
+        assert!(hasher.peak_concurrency() <= hasher.workers());
+        // The burst is over: a login goes through again.
+        let res = login_from(&srv, &page, "203.0.113.1", "alice", PASSWORD).await;
+        assert_eq!(res.status().as_u16(), 200);
+    }
+);

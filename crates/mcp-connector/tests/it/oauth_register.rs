@@ -158,3 +158,61 @@ db_test!(
         expect_error(res, 403, "access_denied").await;
     }
 );
+
+fn few_registrations(c: &mut mcp_connector::config::Config) {
+    c.auth.registrations_per_hour = 5;
+}
+
+fn few_unused(c: &mut mcp_connector::config::Config) {
+    c.auth.max_unused_registrations = 3;
+}
+
+fn claude_body() -> Value {
+    json!({
+        "client_name": "Claude",
+        "redirect_uris": [CLAUDE_CB],
+        "token_endpoint_auth_method": "client_secret_post",
+    })
+}
+
+db_test!(
+    registrations_per_address_are_limited,
+    Opts {
+        tweak: Some(few_registrations),
+        ..Opts::oauth()
+    },
+    |srv| {
+        for _ in 0..5 {
+            created(register(&srv, &claude_body()).await).await;
+        }
+        let res = register(&srv, &claude_body()).await;
+        assert_eq!(res.status(), 429);
+        assert!(res.headers().contains_key("retry-after"));
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "too_many_requests");
+        assert_eq!(srv.state.db.list_clients().await.unwrap().len(), 5);
+    }
+);
+
+db_test!(
+    unused_registrations_are_capped,
+    Opts {
+        tweak: Some(few_unused),
+        ..Opts::oauth()
+    },
+    |srv| {
+        for _ in 0..3 {
+            created(register(&srv, &claude_body()).await).await;
+        }
+        let res = register(&srv, &claude_body()).await;
+        assert_eq!(res.status(), 429, "the cap of unused registrations holds");
+        // Once one is used, there is room again.
+        let first = srv.state.db.list_clients().await.unwrap()[0].id.clone();
+        srv.state
+            .db
+            .touch_client(&first, mcp_connector::clock::unix_now())
+            .await
+            .unwrap();
+        created(register(&srv, &claude_body()).await).await;
+    }
+);

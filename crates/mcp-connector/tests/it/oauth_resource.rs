@@ -501,3 +501,36 @@ db_test!(
         assert_eq!(valid_count(&srv, &bob).await, 200);
     }
 );
+
+fn few_auth_failures(c: &mut mcp_connector::config::Config) {
+    c.limits.auth_failures_per_minute = 20;
+}
+
+db_test!(
+    made_up_tokens_are_refused_early_after_a_budget_of_failures,
+    Opts {
+        tweak: Some(few_auth_failures),
+        ..Opts::oauth()
+    },
+    |srv| {
+        // Well-formed but unknown tokens: each would be a database lookup.
+        let mut statuses = Vec::new();
+        for _ in 0..40 {
+            let fake = issue::credential(issue::ACCESS_PREFIX);
+            statuses.push(
+                post_bearer(&srv, &fake, &count_call())
+                    .await
+                    .status()
+                    .as_u16(),
+            );
+        }
+        assert!(statuses[..20].iter().all(|s| *s == 401), "{statuses:?}");
+        assert!(statuses[20..].iter().all(|s| *s == 429), "{statuses:?}");
+        // Refused before the token is read: a valid token from this address
+        // waits too, with Retry-After.
+        let (token, _) = user_token(&srv, "viewer", "employees:read").await;
+        let res = post_bearer(&srv, &token, &count_call()).await;
+        assert_eq!(res.status(), 429);
+        assert!(res.headers().contains_key("retry-after"));
+    }
+);

@@ -207,6 +207,16 @@ impl Db {
         Ok(())
     }
 
+    /// Dynamic registrations not revoked that were never used and hold no
+    /// live grant: what a registration flood piles up.
+    pub async fn count_unused_registrations(&self) -> Result<u64, StoreError> {
+        let sql = "SELECT COUNT(*) FROM oauth_clients WHERE origin = 'dcr' AND last_used_at IS NULL \
+                   AND revoked_at IS NULL \
+                   AND NOT EXISTS (SELECT 1 FROM oauth_grants g WHERE g.client_id = oauth_clients.id AND g.revoked_at IS NULL)";
+        let n: i64 = on_write!(self, |pool| sqlx::query_scalar(sql).fetch_one(pool).await?);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// Delete dynamic registrations created before `before` that never got a
     /// token, and metadata-document copies unused since then. Returns how
     /// many went.
