@@ -271,6 +271,7 @@ pub fn router(state: AppState) -> Router {
         max_body_bytes: c.max_body_bytes,
     };
     let request_timeout = c.request_timeout;
+    let body_timeout = c.limits.request_body_timeout;
     let network = NetworkPolicy {
         allow: Allowlist::new(c.allow.clone()),
         proxies: TrustedProxies::new(c.trusted_proxies.clone()),
@@ -321,6 +322,10 @@ pub fn router(state: AppState) -> Router {
                 Err(_) => axum::response::IntoResponse::into_response(EdgeError::Timeout),
             }
         }))
+        .layer(axum::middleware::from_fn_with_state(
+            body_timeout,
+            crate::http::conn::body_deadline,
+        ))
         .layer(axum::middleware::from_fn_with_state(policy, edge::enforce))
         .layer(axum::middleware::from_fn_with_state(network, network::enforce))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -372,10 +377,13 @@ async fn serve_on<L>(
 where
     L: axum::serve::Listener<Addr = SocketAddr>,
 {
-    // `tap_io` makes any listener whose address is a `SocketAddr` provide
-    // `ConnectInfo<SocketAddr>`, which the allowlist needs.
-    let listener = listener.tap_io(|_| {});
-    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(state.clone());
+    let limits = crate::http::conn::ConnLimits {
+        head_timeout: state.config.limits.request_head_timeout,
+        idle_timeout: state.config.limits.keep_alive_idle,
+        max_per_address: state.config.limits.max_connections_per_address,
+        proxies: TrustedProxies::new(state.config.trusted_proxies.clone()),
+    };
     let grace = state.config.shutdown_grace;
     let drain = {
         let state = state.clone();
@@ -393,9 +401,9 @@ where
         .as_ref()
         .filter(|a| a.is_authorization_server())
         .map(|a| auth::cleanup::spawn(a.clone(), shutdown.child_token()));
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await;
+    // Connections carry `ConnectInfo<SocketAddr>` (the allowlist needs it)
+    // and are timed and capped per address (see `http::conn`).
+    let result = crate::http::conn::serve(listener, app, limits, shutdown).await;
     if let Some(c) = cleanup {
         c.abort();
     }

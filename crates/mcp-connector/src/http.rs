@@ -3,8 +3,11 @@
 //! Order (outermost first): request id → trace span → IP allowlist
 //! ([`crate::network`]) → Host/Origin → body size → request timeout → rate
 //! limit ([`rate_limit`]) → route. Authentication will go after the rate
-//! limit. [`tls`] terminates TLS below all of this, when configured.
+//! limit. [`tls`] terminates TLS below all of this, when configured, and
+//! [`conn`] times and caps every connection (request head, body, idle
+//! keep-alive, connections per address) below that.
 
+pub mod conn;
 pub mod edge;
 pub mod health;
 pub mod rate_limit;

@@ -170,6 +170,12 @@ pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, RpcError> {
                 id: None,
             })
         }
+        Err(e) if crate::http::conn::is_body_timeout(e.as_ref()) => Err(RpcError {
+            status: StatusCode::REQUEST_TIMEOUT,
+            code: -32600,
+            message: Cow::Borrowed("Request Timeout: the body did not arrive in time"),
+            id: None,
+        }),
         Err(_) => Err(bad(
             -32700,
             "Parse error: the request body could not be read",

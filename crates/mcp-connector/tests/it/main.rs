@@ -8,6 +8,7 @@ mod common;
 mod audit;
 mod cli;
 mod company_tools;
+mod connections;
 mod declared_guards;
 mod declared_http;
 mod declared_ops;
