@@ -226,3 +226,54 @@ db_test!(
         assert_eq!(in_session(&srv, &fresh).await.status(), 200);
     }
 );
+
+db_test!(
+    default_limits_hold_claude_sized_traffic_from_one_address,
+    Opts::sessions(),
+    |srv| {
+        // All of an organisation's Claude users arrive from a few egress
+        // addresses: with the defaults, one address opens 200 sessions at
+        // once and runs 50 calls at once on one of them, none refused.
+        let init = |i: usize| {
+            let srv = &srv;
+            async move {
+                let body = json!({"jsonrpc": "2.0", "id": i, "method": "initialize", "params": {
+                    "protocolVersion": LEGACY, "capabilities": {},
+                    "clientInfo": {"name": "claude-like", "version": "1"}}})
+                .to_string();
+                let res = srv.post_raw(body, &[]).await;
+                assert_eq!(res.status(), 200, "initialize {i} refused");
+                let id = res.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+                let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+                let res = srv
+                    .post_raw(
+                        note.to_string(),
+                        &[("mcp-session-id", &id), ("mcp-protocol-version", LEGACY)],
+                    )
+                    .await;
+                assert_eq!(res.status(), 202, "initialized {i} refused");
+                id
+            }
+        };
+        let sessions = futures::future::join_all((0..200).map(init)).await;
+        assert_eq!(sessions.len(), 200);
+        let one = &sessions[0];
+        let calls = futures::future::join_all((0..50).map(|i| {
+            let srv = &srv;
+            async move {
+                let body = json!({"jsonrpc": "2.0", "id": 100 + i, "method": "tools/call",
+                    "params": {"name": "get_employee_count", "arguments": {"department": "engineering"}}})
+                .to_string();
+                let res = srv
+                    .post_raw(body, &[("mcp-session-id", one), ("mcp-protocol-version", LEGACY)])
+                    .await;
+                (res.status().as_u16(), read_message(res).await)
+            }
+        }))
+        .await;
+        for (status, reply) in &calls {
+            assert_eq!(*status, 200, "{reply}");
+            assert_eq!(reply["result"]["structuredContent"]["count"], 42, "{reply}");
+        }
+    }
+);
