@@ -281,6 +281,30 @@ impl Conformance {
                 Ok(text("Reconnection test completed"))
             },
         )?;
+        // SEP-2243 custom headers: `region` is mirrored into
+        // `Mcp-Param-Region`, which rmcp checks against the body (the
+        // handler's `get_tool` gives it the schema); a mismatch is -32020.
+        t.add_raw(
+            spec(
+                "test_custom_header_param",
+                "Echoes a region that clients also send as the Mcp-Param-Region header",
+            ),
+            object(json!({
+                "type": "object",
+                "properties": {
+                    "region": {"type": "string", "description": "A region name", "x-mcp-header": "Region"},
+                    "note": {"type": "string", "description": "Not mirrored"}
+                },
+                "required": ["region"]
+            })),
+            None,
+            |_ctx, a: JsonObject| async move {
+                Ok(text(format!(
+                    "region={}",
+                    a.get("region").and_then(Value::as_str).unwrap_or("")
+                )))
+            },
+        )?;
         mrtr::register(&mut t, sealer)?;
         Ok(Self { tools: t })
     }

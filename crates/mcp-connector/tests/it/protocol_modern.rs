@@ -132,3 +132,61 @@ db_test!(modern_unknown_method_is_404_32601, |srv| {
     assert_eq!(r["error"]["code"], -32601);
     assert_eq!(r["id"], 7);
 });
+
+/// A 2026-07-28 `tools/call` of the conformance demo's `x-mcp-header` tool
+/// with `region` in the body and `header` as `Mcp-Param-Region` (if any).
+async fn custom_header_call(
+    srv: &crate::common::TestServer,
+    region: &str,
+    header: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let body = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {
+        "name": "test_custom_header_param", "arguments": {"region": region},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": MODERN,
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "it", "version": "1"}}}});
+    let mut headers = vec![
+        ("mcp-protocol-version", MODERN),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "test_custom_header_param"),
+    ];
+    if let Some(h) = header {
+        headers.push(("mcp-param-region", h));
+    }
+    let res = srv.post_raw(body.to_string(), &headers).await;
+    let status = res.status().as_u16();
+    (status, read_message(res).await)
+}
+
+db_test!(
+    x_mcp_header_parameters_are_checked_against_the_body,
+    crate::common::Opts::conformance(),
+    |srv| {
+        // Listed with its annotation, so clients know to mirror it.
+        let (_, list) = srv.modern("tools/list", json!({}), None).await;
+        let tool = list["result"]["tools"]
+            .as_array()
+            .expect("tools")
+            .iter()
+            .find(|t| t["name"] == "test_custom_header_param")
+            .cloned()
+            .expect("listed");
+        assert_eq!(
+            tool["inputSchema"]["properties"]["region"]["x-mcp-header"],
+            "Region"
+        );
+        let (status, ok) = custom_header_call(&srv, "eu-west", Some("eu-west")).await;
+        assert_eq!(status, 200, "{ok}");
+        assert_eq!(ok["result"]["content"][0]["text"], "region=eu-west");
+        // Base64 form of a value a header cannot carry as is.
+        let (status, ok) =
+            custom_header_call(&srv, " padded ", Some("=?base64?IHBhZGRlZCA=?=")).await;
+        assert_eq!(status, 200, "{ok}");
+        for header in [None, Some("us-east"), Some("=?base64?SGVsbG8?=")] {
+            let (status, r) = custom_header_call(&srv, "eu-west", header).await;
+            assert_eq!(status, 400, "{header:?}: {r}");
+            assert_eq!(r["error"]["code"], -32020, "{header:?}: {r}");
+        }
+    }
+);
