@@ -39,4 +39,7 @@ pub mod safety;
 pub mod store;
 pub mod telemetry;
 
+#[cfg(test)]
+mod proptests;
+
 pub use app::{AppState, router, serve, serve_tls};

@@ -43,10 +43,17 @@ struct Raw<'a> {
 }
 
 /// `params`, of which only a string `name` member is kept; anything else
-/// (arrays, scalars, the arguments) is skipped without being built.
+/// (arrays, scalars, the arguments) is skipped without being built. What
+/// `tools/call` needs of its shape is noted on the way.
 #[derive(Default)]
 struct Params<'a> {
     name: Option<Cow<'a, str>>,
+    /// An object (not an array or a scalar).
+    object: bool,
+    /// A `name` member that is not a string.
+    bad_name: bool,
+    /// An `arguments` member that is neither an object nor null.
+    bad_arguments: bool,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Params<'a> {
@@ -61,10 +68,16 @@ impl<'de: 'a, 'a> Deserialize<'de> for Params<'a> {
                 self,
                 mut map: M,
             ) -> Result<Self::Value, M::Error> {
-                let mut out = Params::default();
+                let mut out = Params {
+                    object: true,
+                    ..Params::default()
+                };
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                    if key == "name" && out.name.is_none() {
+                    if key == "name" && out.name.is_none() && !out.bad_name {
                         out.name = map.next_value::<NameValue<'de>>()?.0;
+                        out.bad_name = out.name.is_none();
+                    } else if key == "arguments" {
+                        out.bad_arguments = !map.next_value::<ArgumentsShape>()?.0;
                     } else {
                         map.next_value::<IgnoredAny>()?;
                     }
@@ -117,6 +130,55 @@ impl<'de: 'a, 'a> Deserialize<'de> for NameValue<'a> {
             Either::Str(s) => Self(Some(s)),
             Either::Other(_) => Self(None),
         })
+    }
+}
+
+/// Whether a value is an object or null (what `arguments` may be),
+/// skipped without being built.
+struct ArgumentsShape(bool);
+
+impl<'de> Deserialize<'de> for ArgumentsShape {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = ArgumentsShape;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("tool arguments")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut m: M,
+            ) -> Result<Self::Value, M::Error> {
+                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(ArgumentsShape(true))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(ArgumentsShape(true))
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(
+                self,
+                mut q: S,
+            ) -> Result<Self::Value, S::Error> {
+                while q.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(ArgumentsShape(false))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(ArgumentsShape(false))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(ArgumentsShape(false))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(ArgumentsShape(false))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(ArgumentsShape(false))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(ArgumentsShape(false))
+            }
+        }
+        d.deserialize_any(Visit)
     }
 }
 
@@ -195,13 +257,22 @@ pub fn check(bytes: &[u8]) -> Result<Envelope, RpcError> {
             None,
         ));
     }
-    let raw: Raw<'_> = serde_json::from_slice(bytes).map_err(|_| {
-        bad(
-            -32700,
-            "Parse error: the body is not a JSON-RPC message",
-            None,
-        )
-    })?;
+    let raw: Raw<'_> = match serde_json::from_slice(bytes) {
+        Ok(raw) => raw,
+        // Valid JSON that is not a request object (a number, a string,
+        // null, a non-string `method`, ...) is an invalid request; only
+        // text that is not JSON at all is a parse error.
+        Err(_) if serde_json::from_slice::<IgnoredAny>(bytes).is_ok() => {
+            return Err(bad(
+                -32600,
+                "Invalid Request: the body is not a JSON-RPC request object",
+                None,
+            ));
+        }
+        Err(_) => {
+            return Err(bad(-32700, "Parse error: the body is not JSON", None));
+        }
+    };
     let id = raw.id.filter(|id| id.is_string() || id.is_number());
     if raw.jsonrpc.as_deref() != Some("2.0") {
         return Err(bad(
@@ -218,7 +289,29 @@ pub fn check(bytes: &[u8]) -> Result<Envelope, RpcError> {
         ));
     }
     let tool = match (raw.method.as_deref(), raw.params) {
-        (Some("tools/call"), Some(p)) => p.name.map(Cow::into_owned),
+        (Some("tools/call"), Some(p)) if p.object && !p.bad_name && !p.bad_arguments => {
+            match p.name {
+                Some(name) => Some(name.into_owned()),
+                None => return Err(bad(-32602, "Invalid params: `name` is required", id)),
+            }
+        }
+        (Some("tools/call"), Some(p)) => {
+            let message = if !p.object {
+                "Invalid params: `params` must be an object"
+            } else if p.bad_name {
+                "Invalid params: `name` must be a string"
+            } else {
+                "Invalid params: `arguments` must be an object"
+            };
+            return Err(bad(-32602, message, id));
+        }
+        (Some("tools/call"), None) => {
+            return Err(bad(
+                -32602,
+                "Invalid params: `params` with `name` is required",
+                id,
+            ));
+        }
         _ => None,
     };
     Ok(Envelope {
@@ -253,6 +346,18 @@ pub async fn normalise_error(res: Response, id: Option<Value>) -> Response {
     } else {
         text
     };
+    // rmcp answers 415 with its parser's message when a message that
+    // passed the envelope check still does not decode (nesting beyond
+    // serde_json's depth limit): an invalid request, told without quoting
+    // the parser.
+    if status == StatusCode::UNSUPPORTED_MEDIA_TYPE && message.starts_with("fail to deserialize") {
+        return bad(
+            -32600,
+            "Invalid Request: the message could not be decoded",
+            id,
+        )
+        .into_response();
+    }
     let code = if status == StatusCode::NOT_FOUND {
         -32001
     } else {
@@ -284,6 +389,22 @@ mod tests {
         assert!(check(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#).is_ok());
         let e = check(b"{not json").unwrap_err();
         assert_eq!((e.code, e.id), (-32700, None));
+        // Valid JSON that is not a request object: -32600, id null.
+        for body in [
+            &b"5"[..],
+            b"\"x\"",
+            b"null",
+            b"true",
+            br#"{"jsonrpc":"2.0","id":1,"method":7}"#,
+        ] {
+            let e = check(body).unwrap_err();
+            assert_eq!(
+                (e.code, e.id),
+                (-32600, None),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
         let e = check(br#"{"jsonrpc":"1.0","id":"x","method":"ping"}"#).unwrap_err();
         assert_eq!((e.code, e.id), (-32600, Some(Value::from("x"))));
         let e = check(br#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#).unwrap_err();
@@ -302,15 +423,20 @@ mod tests {
             check(br#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"p"}}"#)
                 .unwrap();
         assert_eq!(env.tool, None);
-        // Odd params are left for rmcp to judge, not a parse error here.
+        // Malformed tools/call params are -32602 with the id echoed.
         for body in [
             &br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":[1,"a"]}"#[..],
             br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7}}"#,
             br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":null}"#,
-            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a\u0062"}}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{}}}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":[1]}}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":"x"}}"#,
         ] {
-            let env = check(body).unwrap();
-            assert!(env.tool.is_none() || env.tool.as_deref() == Some("ab"));
+            let e = check(body).unwrap_err();
+            assert_eq!((e.code, e.id), (-32602, Some(Value::from(1))), "{}", String::from_utf8_lossy(body));
         }
+        let env = check(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a\u0062","arguments":null}}"#).unwrap();
+        assert_eq!(env.tool.as_deref(), Some("ab"));
     }
 }

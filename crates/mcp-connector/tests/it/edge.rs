@@ -221,3 +221,21 @@ async fn readiness_fails_when_the_database_is_gone() {
     );
     srv.stop().await;
 }
+
+crate::db_test!(deeply_nested_params_get_a_json_rpc_error, |srv| {
+    let depth = 100_000;
+    let body = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"get_employee_count\",\"arguments\":{}1{}}}}}",
+        "{\"a\":".repeat(depth),
+        "}".repeat(depth)
+    );
+    let res = srv
+        .post_raw(body, &[("mcp-protocol-version", crate::common::LEGACY)])
+        .await;
+    let status = res.status().as_u16();
+    let reply = crate::common::read_message(res).await;
+    assert!(status == 400 || status == 200, "{status}: {reply}");
+    assert!(reply["error"]["code"].is_i64(), "{reply}");
+    // The server is fine afterwards.
+    assert_eq!(srv.count("engineering").await, 42);
+});

@@ -190,3 +190,66 @@ db_test!(
         }
     }
 );
+
+db_test!(error_classes_are_exact_in_both_eras, |srv| {
+    // (body, code, id echoed)
+    let cases: &[(&str, i64, serde_json::Value)] = &[
+        ("{not json", -32700, serde_json::Value::Null),
+        ("5", -32600, serde_json::Value::Null),
+        ("\"x\"", -32600, serde_json::Value::Null),
+        ("null", -32600, serde_json::Value::Null),
+        (r#"{"jsonrpc":"2.0","id":3}"#, -32600, json!(3)),
+        (
+            r#"{"jsonrpc":"2.0","id":3,"method":7}"#,
+            -32600,
+            serde_json::Value::Null,
+        ),
+        (
+            r#"{"jsonrpc":"1.0","id":3,"method":"ping"}"#,
+            -32600,
+            json!(3),
+        ),
+        (
+            r#"[{"jsonrpc":"2.0","id":3,"method":"ping"}]"#,
+            -32600,
+            serde_json::Value::Null,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"arguments":{}}}"#,
+            -32602,
+            json!(3),
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":7}}"#,
+            -32602,
+            json!(3),
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"get_employee_count","arguments":[1]}}"#,
+            -32602,
+            json!(3),
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":3,"method":"no/such/method"}"#,
+            -32601,
+            json!(3),
+        ),
+    ];
+    for era in [crate::common::LEGACY, MODERN] {
+        for (body, code, id) in cases {
+            let mut headers = vec![("mcp-protocol-version", era)];
+            if era == MODERN {
+                headers.push(("mcp-method", "tools/call"));
+            }
+            let res = srv.post_raw(body.to_string(), &headers).await;
+            let reply = read_message(res).await;
+            // 2026-07-28 requests without `_meta` may be refused for that
+            // first (-32602); the classes above come before it.
+            if era == MODERN && *code == -32601 {
+                continue;
+            }
+            assert_eq!(reply["error"]["code"], *code, "{era} {body}: {reply}");
+            assert_eq!(reply["id"], *id, "{era} {body}: {reply}");
+        }
+    }
+});
