@@ -14,6 +14,7 @@ mod declared_http;
 mod declared_ops;
 mod declared_sql;
 mod drift;
+mod durability;
 mod edge;
 mod examples;
 mod guarded_writes;
