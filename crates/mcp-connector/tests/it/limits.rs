@@ -243,7 +243,10 @@ db_test!(
                 .to_string();
                 let res = srv.post_raw(body, &[]).await;
                 assert_eq!(res.status(), 200, "initialize {i} refused");
-                let id = res.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+                let id = res.headers()["mcp-session-id"]
+                    .to_str()
+                    .expect("ascii")
+                    .to_owned();
                 let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
                 let res = srv
                     .post_raw(
