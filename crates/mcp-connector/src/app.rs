@@ -76,7 +76,7 @@ impl AppState {
             },
         )
         .await?;
-        db.migrate().await?;
+        db.migrate_with(config.wants_demo_rows()).await?;
         let sealer = Sealer::new(&db.server_secret(CURSOR_SECRET).await?);
         let served = served(&config, &db, &sealer).await?;
         let audit = crate::audit::AuditSink::start(db.clone(), &config.audit);

@@ -3,6 +3,7 @@
 mod audit;
 mod check_config;
 mod client;
+mod doctor;
 mod ip_ranges;
 mod migrate;
 mod serve;
@@ -28,14 +29,17 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the connector (the Company Tools demo by default) on http://127.0.0.1:8000/mcp.
-    Serve(ConfigArgs),
+    Serve(ServeArgs),
     /// Validate a configuration exactly as `serve` would, without starting;
     /// --connect also checks that every declared source answers.
     CheckConfig(check_config::CheckArgs),
     /// Create or upgrade the database schema, then exit.
-    Migrate(ConfigArgs),
+    Migrate(StoreArgs),
     /// Print the JSON Schema of the config file (for editors and CI).
     ConfigSchema,
+    /// Check a URL the way Claude connects to it (DNS, TLS, MCP, OAuth discovery, the SSE
+    /// stream, the tools) and say what is wrong; exit 1 if Claude would not connect.
+    Doctor(doctor::DoctorArgs),
     /// Print the address presets for network.allow and warn when one may be out of date.
     IpRanges(ConfigArgs),
     /// Inspect the tools the connector serves.
@@ -104,7 +108,7 @@ enum AuditCommand {
     /// Print the latest records as JSON Lines; --follow keeps printing new ones.
     Tail(audit::TailArgs),
     /// Recompute the hash chain; exit 1 naming the first row that does not verify.
-    Verify(ConfigArgs),
+    Verify(StoreArgs),
     /// Print records as JSON Lines (the format `verify` checks), oldest first.
     Export(audit::ExportArgs),
 }
@@ -112,7 +116,7 @@ enum AuditCommand {
 #[derive(Debug, Subcommand)]
 enum ToolsCommand {
     /// Print the tool definitions (as `tools/list` returns them) as JSON.
-    List(ConfigArgs),
+    List(ToolsArgs),
     /// Run a declared tool (the `tools/call` path, audited) and print its result.
     Call(tools::CallArgs),
     /// Write a manifest of the served tools, with digests, for review and drift checks.
@@ -121,28 +125,56 @@ enum ToolsCommand {
     Diff(tools::DiffArgs),
 }
 
-/// Options shared by every verb that reads the configuration. Each can also
-/// be set by the environment variable shown, and in the config file.
+/// Options of every verb that reads the configuration: the file, the
+/// database and what decides the tools, scopes and URLs an operator verb
+/// works with. Each can also be set by the environment variable shown, and
+/// in the config file.
 #[derive(Debug, Clone, Args)]
 struct ConfigArgs {
     /// TOML config file.
     #[arg(long, short = 'c', env = "MCP_CONNECTOR_CONFIG")]
     config: Option<PathBuf>,
-    /// Address to listen on [default: 127.0.0.1:8000].
-    #[arg(long, env = "MCP_CONNECTOR_LISTEN")]
-    listen: Option<String>,
-    /// External URL clients use behind a TLS proxy, e.g. https://tools.example.com.
-    #[arg(long, env = "MCP_CONNECTOR_PUBLIC_URL")]
-    public_url: Option<String>,
     /// sqlite://PATH or postgres://USER@HOST/DB [default: sqlite://mcp-connector.db].
     #[arg(long, env = "MCP_CONNECTOR_DATABASE_URL")]
     database_url: Option<String>,
-    /// Stateful sessions (Mcp-Session-Id, resumable streams) instead of stateless requests.
-    #[arg(long, env = "MCP_CONNECTOR_SESSIONS", num_args = 0..=1, default_missing_value = "true")]
-    sessions: Option<bool>,
+    /// External URL clients use behind a TLS proxy, e.g. https://tools.example.com.
+    #[arg(long, env = "MCP_CONNECTOR_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// How /mcp is authenticated [default: none; oauth needs --public-url].
+    #[arg(long, value_enum, env = "MCP_CONNECTOR_AUTH")]
+    auth: Option<crate::config::AuthMode>,
     /// Tool set to serve [default: company].
     #[arg(long, value_enum, env = "MCP_CONNECTOR_DEMO")]
     demo: Option<Demo>,
+}
+
+impl ConfigArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            public_url: self.public_url.clone(),
+            database_url: self.database_url.clone(),
+            demo: self.demo,
+            auth: self.auth,
+            ..Overrides::default()
+        }
+    }
+
+    fn load(&self) -> Result<Config, crate::config::ConfigError> {
+        Config::load(self.config.as_deref(), &self.overrides())
+    }
+}
+
+/// `serve` and `check-config`: [`ConfigArgs`] and how the server listens.
+#[derive(Debug, Clone, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    base: ConfigArgs,
+    /// Address to listen on [default: 127.0.0.1:8000].
+    #[arg(long, env = "MCP_CONNECTOR_LISTEN")]
+    listen: Option<String>,
+    /// Stateful sessions (Mcp-Session-Id, resumable streams) instead of stateless requests.
+    #[arg(long, env = "MCP_CONNECTOR_SESSIONS", num_args = 0..=1, default_missing_value = "true")]
+    sessions: Option<bool>,
     /// Serve only tools annotated read-only; refuse every other tool.
     #[arg(long, env = "MCP_CONNECTOR_READ_ONLY", num_args = 0..=1, default_missing_value = "true")]
     read_only: Option<bool>,
@@ -159,28 +191,61 @@ struct ConfigArgs {
     /// Log format [default: text].
     #[arg(long, value_enum, env = "MCP_CONNECTOR_LOG_FORMAT")]
     log_format: Option<LogFormat>,
-    /// How /mcp is authenticated [default: none; oauth needs --public-url].
-    #[arg(long, value_enum, env = "MCP_CONNECTOR_AUTH")]
-    auth: Option<crate::config::AuthMode>,
 }
 
-impl ConfigArgs {
+impl ServeArgs {
     fn load(&self) -> Result<Config, crate::config::ConfigError> {
-        Config::load(
-            self.config.as_deref(),
-            &Overrides {
-                listen: self.listen.clone(),
-                public_url: self.public_url.clone(),
-                database_url: self.database_url.clone(),
-                sessions: self.sessions,
-                demo: self.demo,
-                allowed_hosts: self.allowed_hosts.clone(),
-                allow: self.allow.clone(),
-                read_only: self.read_only,
-                log_format: self.log_format,
-                auth: self.auth,
-            },
-        )
+        let overrides = Overrides {
+            listen: self.listen.clone(),
+            sessions: self.sessions,
+            allowed_hosts: self.allowed_hosts.clone(),
+            allow: self.allow.clone(),
+            read_only: self.read_only,
+            log_format: self.log_format,
+            ..self.base.overrides()
+        };
+        Config::load(self.base.config.as_deref(), &overrides)
+    }
+}
+
+/// `tools …`: [`ConfigArgs`] and read-only mode (it decides what is served).
+#[derive(Debug, Clone, Args)]
+struct ToolsArgs {
+    #[command(flatten)]
+    base: ConfigArgs,
+    /// Only tools annotated read-only, as `serve --read-only` serves them.
+    #[arg(long, env = "MCP_CONNECTOR_READ_ONLY", num_args = 0..=1, default_missing_value = "true")]
+    read_only: Option<bool>,
+}
+
+impl ToolsArgs {
+    fn load(&self) -> Result<Config, crate::config::ConfigError> {
+        let overrides = Overrides {
+            read_only: self.read_only,
+            ..self.base.overrides()
+        };
+        Config::load(self.base.config.as_deref(), &overrides)
+    }
+}
+
+/// Verbs that only open the database (`migrate`, `audit …`, `backup`).
+#[derive(Debug, Clone, Args)]
+struct StoreArgs {
+    /// TOML config file.
+    #[arg(long, short = 'c', env = "MCP_CONNECTOR_CONFIG")]
+    config: Option<PathBuf>,
+    /// sqlite://PATH or postgres://USER@HOST/DB [default: sqlite://mcp-connector.db].
+    #[arg(long, env = "MCP_CONNECTOR_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+impl StoreArgs {
+    fn load(&self) -> Result<Config, crate::config::ConfigError> {
+        let overrides = Overrides {
+            database_url: self.database_url.clone(),
+            ..Overrides::default()
+        };
+        Config::load(self.config.as_deref(), &overrides)
     }
 }
 
@@ -197,6 +262,7 @@ pub fn run() -> ExitCode {
             Ok(())
         }
         Command::IpRanges(args) => ip_ranges::run(&args),
+        Command::Doctor(args) => doctor::run(&args),
         Command::Tools {
             command: ToolsCommand::List(args),
         } => tools::list(&args),
@@ -233,10 +299,28 @@ pub fn run() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line, `outer: inner`, without saying a
+/// cause twice: many messages already embed their source (`database: {0}`),
+/// and anyhow's `{:#}` would repeat it.
+fn chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -121,6 +121,9 @@ pub struct Config {
     pub presets: Vec<Preset>,
     /// Serve only tools annotated read-only.
     pub read_only: bool,
+    /// `server.allow_unauthenticated_public`: the operator accepts serving
+    /// without authentication and allowlist beyond loopback.
+    pub allow_unauthenticated_public: bool,
     /// `[tools.NAME]` settings; names are checked against the catalog at start-up.
     pub tools: std::collections::BTreeMap<String, ToolSettings>,
     /// `[sources]` and `[[tools]]`: when present, served instead of the demo.
@@ -179,6 +182,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             presets: presets::builtin(),
             read_only: false,
+            allow_unauthenticated_public: false,
             tools: std::collections::BTreeMap::new(),
             declared: None,
             limits: Limits::default(),
@@ -210,9 +214,26 @@ impl Config {
                         message,
                         ..
                     } => ConfigError::Tool {
+                        line: Some(
+                            // A value's own span, else the line of its key.
+                            Some(declare::line_of(&text, span.start))
+                                .filter(|_| !is_name_span(&text, &span) || at.ends_with(").name"))
+                                .or_else(|| declare::key_line(&text, &at, Some(span.start)))
+                                .unwrap_or_else(|| declare::line_of(&text, span.start)),
+                        ),
                         at: format!("{}: {at}", path.display()),
-                        line: Some(declare::line_of(&text, span.start)),
                         span: Some(span),
+                        message,
+                    },
+                    ConfigError::Tool {
+                        at,
+                        span: None,
+                        line: None,
+                        message,
+                    } => ConfigError::Tool {
+                        line: declare::key_line(&text, &at, None),
+                        at: format!("{}: {at}", path.display()),
+                        span: None,
                         message,
                     },
                     e => e,
@@ -354,14 +375,19 @@ impl Config {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let auth = auth::auth(file.auth, o.auth)?;
+        let allow_unauthenticated_public = s.allow_unauthenticated_public.unwrap_or(false);
         match auth.mode {
             // Without authentication, the network is the only control: refuse
             // to listen beyond loopback unless an allowlist says who may connect.
-            AuthMode::None if !listen.ip().is_loopback() && allow.is_empty() => {
+            AuthMode::None
+                if !listen.ip().is_loopback()
+                    && allow.is_empty()
+                    && !allow_unauthenticated_public =>
+            {
                 return Err(ConfigError::invalid(
                     "auth.mode",
                     format!(
-                        "`none` on {listen} (not loopback) needs network.allow, e.g. allow = [\"anthropic\"], or auth.mode = \"oauth\""
+                        "`none` on {listen} (not loopback) needs network.allow, e.g. allow = [\"anthropic\"], or auth.mode = \"oauth\" (or server.allow_unauthenticated_public = true to accept the risk)"
                     ),
                 ));
             }
@@ -411,6 +437,7 @@ impl Config {
             limits,
             tls,
             read_only: o.read_only.or(s.read_only).unwrap_or(false),
+            allow_unauthenticated_public,
             tools,
             declared: declared.map(std::sync::Arc::new),
             allow,
@@ -450,6 +477,41 @@ impl Config {
         })
     }
 
+    /// The start-up refusal of the dangerous default: no authentication and
+    /// no allowlist on a public URL. A listen address beyond loopback is
+    /// refused by [`Config::from_parts`] already; this catches a loopback
+    /// listener behind a proxy that publishes it (`server.public_url`).
+    /// `serve` and `check-config` call it.
+    pub fn check_exposure(&self) -> Result<(), ConfigError> {
+        let public = self
+            .public_origin
+            .as_ref()
+            .and_then(Url::host_str)
+            .is_some_and(|h| !is_loopback_host(h));
+        if self.auth.mode == AuthMode::None
+            && public
+            && self.allow.is_empty()
+            && !self.allow_unauthenticated_public
+        {
+            return Err(ConfigError::invalid(
+                "auth.mode",
+                format!(
+                    "`none` with server.public_url = {} serves every tool to anyone who finds the URL: \
+                     set auth.mode = \"oauth\", or network.allow (e.g. allow = [\"anthropic\"]), \
+                     or server.allow_unauthenticated_public = true to accept the risk",
+                    self.mcp_url()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the database needs the Company demo's rows: only when the
+    /// Company demo is what is served.
+    pub fn wants_demo_rows(&self) -> bool {
+        self.declared.is_none() && self.demo == Demo::Company
+    }
+
     /// The MCP endpoint URL clients should use, for messages to the operator.
     pub fn mcp_url(&self) -> String {
         match &self.public_origin {
@@ -458,6 +520,20 @@ impl Config {
             None => format!("http://{}/mcp", self.listen),
         }
     }
+}
+
+/// Whether `span` is a tool's `name = …` value: the fallback location of
+/// errors whose value has no span of its own.
+fn is_name_span(text: &str, span: &std::ops::Range<usize>) -> bool {
+    let line_start = text
+        .get(..span.start.min(text.len()))
+        .and_then(|t| t.rfind('\n'))
+        .map_or(0, |n| n + 1);
+    text.get(line_start..span.start).is_some_and(|l| {
+        l.trim_start()
+            .strip_prefix("name")
+            .is_some_and(|r| r.trim_start().starts_with('='))
+    })
 }
 
 /// A CIDR (`10.0.0.0/8`) or a single address (`192.0.2.7`, as a /32 or /128).

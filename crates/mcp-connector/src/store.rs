@@ -20,6 +20,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+/// The migration that inserts the Company demo's rows (`0002_seed_demo`).
+const DEMO_SEED_VERSION: i64 = 2;
+
 /// Errors of the storage subsystem. The messages name the operation, never
 /// the SQL or the data; callers log them with a correlation id.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +33,10 @@ pub enum StoreError {
     InvalidUrl(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The SQLite file could not be opened; names the file, since SQLite's
+    /// own message ("code: 14, unable to open database file") does not.
+    #[error("cannot open the SQLite database {path}: {reason}")]
+    Open { path: String, reason: String },
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored value is corrupt: {0}")]
@@ -127,13 +134,15 @@ impl Db {
                     .max_connections(1)
                     .acquire_timeout(opts.acquire_timeout)
                     .connect_with(base.clone())
-                    .await?;
+                    .await
+                    .map_err(|e| open_error(&base, e))?;
                 let read = SqlitePoolOptions::new()
                     .test_before_acquire(false)
                     .max_connections(opts.max_connections.max(1))
                     .acquire_timeout(opts.acquire_timeout)
-                    .connect_with(base.read_only(true))
-                    .await?;
+                    .connect_with(base.clone().read_only(true))
+                    .await
+                    .map_err(|e| open_error(&base, e))?;
                 Ok(Self::Sqlite { read, write })
             }
             Backend::Postgres => {
@@ -161,11 +170,32 @@ impl Db {
     /// Apply pending migrations. Safe to run from several replicas at once:
     /// sqlx takes an advisory lock on PostgreSQL, and SQLite has one writer.
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        self.migrate_with(true).await
+    }
+
+    /// Migrate; `demo_rows = false` leaves out the Company demo's rows (a
+    /// connector serving declared tools or the conformance fixtures has no
+    /// use for them). Left out, that migration stays pending: sqlx applies a
+    /// missing version out of order, so the first start of the Company demo
+    /// on this database seeds it then.
+    pub async fn migrate_with(&self, demo_rows: bool) -> Result<(), StoreError> {
+        let mut migrator = match self {
+            Self::Sqlite { .. } => sqlx::migrate!("migrations/sqlite"),
+            Self::Postgres { .. } => sqlx::migrate!("migrations/postgres"),
+        };
+        if !demo_rows {
+            let kept: Vec<_> = migrator
+                .iter()
+                .filter(|m| m.version != DEMO_SEED_VERSION)
+                .cloned()
+                .collect();
+            migrator.migrations = kept.into();
+            // The seed may have been applied by an earlier Company start.
+            migrator.set_ignore_missing(true);
+        }
         match self {
-            Self::Sqlite { write, .. } => sqlx::migrate!("migrations/sqlite").run(write).await?,
-            Self::Postgres { write, .. } => {
-                sqlx::migrate!("migrations/postgres").run(write).await?
-            }
+            Self::Sqlite { write, .. } => migrator.run(write).await?,
+            Self::Postgres { write, .. } => migrator.run(write).await?,
         }
         Ok(())
     }
@@ -204,4 +234,16 @@ impl Db {
             }
         }
     }
+}
+
+/// [`StoreError::Open`] for `options`' file, with a hint for the usual causes.
+fn open_error(options: &SqliteConnectOptions, e: sqlx::Error) -> StoreError {
+    let path = options.get_filename().display().to_string();
+    let reason = match &e {
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("14") => {
+            "the file cannot be created or opened (does its directory exist, and may this user write there?)".to_owned()
+        }
+        other => other.to_string(),
+    };
+    StoreError::Open { path, reason }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 
-use super::ConfigArgs;
+use super::StoreArgs;
 use crate::audit::{AuditRecord, store};
 use crate::store::{Db, DbOptions};
 
@@ -19,7 +19,7 @@ const PAGE: i64 = 1000;
 #[derive(Debug, Clone, Args)]
 pub(super) struct TailArgs {
     #[command(flatten)]
-    config: ConfigArgs,
+    config: StoreArgs,
     /// How many of the latest records to print.
     #[arg(short = 'n', long, default_value_t = 20)]
     lines: u32,
@@ -32,13 +32,13 @@ pub(super) struct TailArgs {
 #[derive(Debug, Clone, Args)]
 pub(super) struct ExportArgs {
     #[command(flatten)]
-    config: ConfigArgs,
+    config: StoreArgs,
     /// Only records after this sequence number.
     #[arg(long, default_value_t = 0)]
     since: i64,
 }
 
-async fn open(args: &ConfigArgs) -> anyhow::Result<Db> {
+async fn open(args: &StoreArgs) -> anyhow::Result<Db> {
     let config = args.load()?;
     Db::connect(&config.database_url, &DbOptions::default())
         .await
@@ -101,7 +101,7 @@ pub(super) fn export(args: &ExportArgs) -> anyhow::Result<()> {
     })
 }
 
-pub(super) fn verify(args: &ConfigArgs) -> anyhow::Result<()> {
+pub(super) fn verify(args: &StoreArgs) -> anyhow::Result<()> {
     super::runtime()?.block_on(async move {
         let db = open(args).await?;
         let outcome = store::verify(&db).await.context(READ_CONTEXT);

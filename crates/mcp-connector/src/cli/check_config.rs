@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::ConfigArgs;
+use super::ServeArgs;
 use crate::declared::Declared;
 use crate::declared::source::Sources;
 use crate::declared::spec::{Action, SourceKind};
@@ -16,7 +16,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Args)]
 pub(super) struct CheckArgs {
     #[command(flatten)]
-    config: ConfigArgs,
+    config: ServeArgs,
     /// Also connect to every `[sources.NAME]` (one round trip each); exit 1
     /// if any does not answer.
     #[arg(long)]
@@ -49,6 +49,8 @@ pub(super) fn run(args: &CheckArgs) -> anyhow::Result<()> {
             .map(|b| format!("{b:?}").to_lowercase())
             .unwrap_or_default(),
     );
+    // After the summary: what `serve` refuses at start-up on top of loading.
+    config.check_exposure()?;
     let Some(declared) = &config.declared else {
         if args.connect {
             println!("no [sources] declared: nothing to connect to");
@@ -98,7 +100,6 @@ fn connect(declared: &Declared) -> anyhow::Result<()> {
     super::runtime()?.block_on(async {
         let sources = Sources::open(&declared.sources)?;
         let results = crate::http::health::ping_sources(&sources, CONNECT_TIMEOUT).await;
-        sources.close().await;
         let mut failed = Vec::new();
         for (name, result) in results {
             match result {
@@ -110,10 +111,52 @@ fn connect(declared: &Declared) -> anyhow::Result<()> {
                 }
             }
         }
-        if failed.is_empty() {
-            Ok(())
-        } else {
-            anyhow::bail!("source(s) not reachable: {}", failed.join(", "))
+        let broken = prepare_statements(declared, &sources, &failed).await;
+        sources.close().await;
+        match (failed.is_empty(), broken.is_empty()) {
+            (true, true) => Ok(()),
+            (false, _) => anyhow::bail!("source(s) not reachable: {}", failed.join(", ")),
+            (true, false) => {
+                anyhow::bail!("statement(s) the database refused: {}", broken.join(", "))
+            }
         }
     })
+}
+
+/// Prepare (never run) every SQL tool's statement on its source, so that a
+/// misspelt table or column fails here rather than on the first call. Tools
+/// of a source that did not answer are skipped. The names of the tools whose
+/// statement the database refused.
+async fn prepare_statements(
+    declared: &Declared,
+    sources: &Sources,
+    down: &[String],
+) -> Vec<String> {
+    use crate::declared::source::Source;
+    let mut broken = Vec::new();
+    for tool in &declared.tools {
+        let (Action::Sql(stmt), Some(Source::Sql(source))) =
+            (&tool.action, sources.get(&tool.source))
+        else {
+            continue;
+        };
+        if down.contains(&tool.source) {
+            continue;
+        }
+        match tokio::time::timeout(CONNECT_TIMEOUT, source.probe(&stmt.sql)).await {
+            Ok(Ok(_)) => println!("tool {}: statement prepared", tool.name),
+            Ok(Err(e)) => {
+                println!("tool {}: error: {e}", tool.name);
+                broken.push(tool.name.to_string());
+            }
+            Err(_) => {
+                println!(
+                    "tool {}: error: the database did not answer in time",
+                    tool.name
+                );
+                broken.push(tool.name.to_string());
+            }
+        }
+    }
+    broken
 }

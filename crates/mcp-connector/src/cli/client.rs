@@ -359,16 +359,41 @@ pub(super) fn add(args: &AddArgs) -> anyhow::Result<()> {
                     );
                 } else {
                     println!(
-                        "In Claude: Settings → Connectors → Add custom connector. Enter the URL {}, \
-                         open \"Advanced settings\" and paste the client ID and secret.",
+                        "In Claude (Pro, Max): Customize → Connectors → \"+\" → Add custom connector. \
+                         Enter the URL {}, open \"Advanced settings\" and paste the client ID and secret. \
+                         (Team, Enterprise: an owner adds it under Organization settings → Connectors → \
+                         Add → Custom → Web.)",
                         mcp_url.as_deref().unwrap_or("https://<your public URL>/mcp")
                     );
+                }
+                if let Some(warning) = unreachable_by_claude(o.config.public_origin.as_ref()) {
+                    eprintln!("warning: {warning}");
                 }
             }
         }
         // After the output: the client exists and its secret must not be lost.
         audited
     })
+}
+
+/// Why Claude, which connects from Anthropic's cloud, could not use the
+/// public URL: loopback, plain http, or none set.
+fn unreachable_by_claude(public: Option<&Url>) -> Option<String> {
+    let Some(url) = public else {
+        return Some(
+            "no public URL is set (--public-url / server.public_url): Claude needs the https URL it reaches the server at"
+                .to_owned(),
+        );
+    };
+    let host = url.host_str().unwrap_or_default();
+    if crate::config::is_loopback_host(host) {
+        return Some(format!(
+            "the public URL {url} is a loopback address: Claude connects from Anthropic's cloud and cannot reach it \
+             (fine for local clients; for Claude, serve behind https on a public name)"
+        ));
+    }
+    (url.scheme() != "https")
+        .then(|| format!("the public URL {url} is plain http: Claude connects only over https"))
 }
 
 fn status(c: &Client) -> String {

@@ -3,11 +3,12 @@
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
-use super::ConfigArgs;
+use super::ServeArgs;
 use crate::app::{AppState, serve};
 
-pub(super) fn run(args: &ConfigArgs) -> anyhow::Result<()> {
+pub(super) fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let config = args.load()?;
+    config.check_exposure()?;
     crate::telemetry::init(config.log_format);
     super::runtime()?.block_on(async move {
         let listen = config.listen;
@@ -25,9 +26,9 @@ pub(super) fn run(args: &ConfigArgs) -> anyhow::Result<()> {
         install_reload(args.clone(), state.clone(), shutdown.clone())
             .context("installing the SIGHUP handler")?;
         tracing::info!(%bound, endpoint = %url, backend = ?state.db.backend(), sessions = state.config.sessions, "mcp-connector listening");
-        if !bound.ip().is_loopback() {
-            // No authentication exists yet: say so loudly rather than silently
-            // exposing the tools.
+        if !bound.ip().is_loopback() && state.auth.is_none() {
+            // Allowed by network.allow or server.allow_unauthenticated_public:
+            // say so loudly rather than silently exposing the tools.
             tracing::warn!(%bound, "listening beyond loopback without authentication: expose this only behind network controls");
         }
         match tls {
@@ -69,7 +70,7 @@ fn install_signal_handlers(shutdown: CancellationToken) -> std::io::Result<()> {
 /// SIGHUP's default disposition would end the process.
 #[cfg(unix)]
 fn install_reload(
-    args: ConfigArgs,
+    args: ServeArgs,
     state: AppState,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
@@ -89,7 +90,7 @@ fn install_reload(
 
 #[cfg(not(unix))]
 fn install_reload(
-    _args: ConfigArgs,
+    _args: ServeArgs,
     _state: AppState,
     _shutdown: CancellationToken,
 ) -> std::io::Result<()> {
@@ -97,7 +98,7 @@ fn install_reload(
 }
 
 /// One reload; logs the outcome and what changed (tool names only).
-async fn reload(args: &ConfigArgs, state: &AppState) {
+async fn reload(args: &ServeArgs, state: &AppState) {
     tracing::info!("SIGHUP: reloading the tools from the configuration");
     let config = match args.load() {
         Ok(c) => c,

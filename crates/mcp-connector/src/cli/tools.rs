@@ -9,7 +9,7 @@ use clap::Args;
 use mcp_connector_security::sha256_hex;
 use rmcp::model::{CallToolResult, ContentBlock};
 
-use super::ConfigArgs;
+use super::ToolsArgs;
 use crate::app::AppState;
 use crate::audit::redact::redact;
 use crate::audit::{AuditEvent, AuditKind};
@@ -22,7 +22,7 @@ use crate::drift::{DEFAULT_LOCK_FILE, DriftReport, ToolLock};
 #[derive(Debug, Clone, Args)]
 pub(super) struct LockArgs {
     #[command(flatten)]
-    config: ConfigArgs,
+    config: ToolsArgs,
     /// Where to write [default: safety.tools_lock, else mcp-connector.tools.lock].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -32,7 +32,7 @@ pub(super) struct LockArgs {
 #[derive(Debug, Clone, Args)]
 pub(super) struct DiffArgs {
     #[command(flatten)]
-    config: ConfigArgs,
+    config: ToolsArgs,
     /// Lock file to compare with [default: safety.tools_lock, else mcp-connector.tools.lock].
     #[arg(long)]
     lock: Option<PathBuf>,
@@ -45,7 +45,7 @@ const MAX_ERROR_CHARS: usize = 2000;
 #[derive(Debug, Clone, Args)]
 pub(super) struct CallArgs {
     #[command(flatten)]
-    config: ConfigArgs,
+    config: ToolsArgs,
     /// The declared tool to run.
     name: String,
     /// Arguments, a JSON object.
@@ -223,7 +223,7 @@ async fn record(state: &AppState, event: AuditEvent) -> anyhow::Result<()> {
 }
 
 /// Print the served tool definitions as a JSON array.
-pub(super) fn list(args: &ConfigArgs) -> anyhow::Result<()> {
+pub(super) fn list(args: &ToolsArgs) -> anyhow::Result<()> {
     let config = args.load()?;
     super::runtime()?.block_on(async move {
         let state = AppState::build(config)
@@ -257,7 +257,8 @@ pub(super) fn diff(args: &DiffArgs) -> anyhow::Result<()> {
     let config = args.config.load()?;
     let path = lock_path(args.lock.as_deref(), &config);
     let locked = ToolLock::read(&path)?;
-    let report = DriftReport::compare(&locked, &served(config)?);
+    let live = served(config)?;
+    let report = DriftReport::compare(&locked, &live);
     if report.is_empty() {
         println!("no drift: the served tools match {}", path.display());
         return Ok(());
@@ -265,11 +266,36 @@ pub(super) fn diff(args: &DiffArgs) -> anyhow::Result<()> {
     for line in report.lines() {
         println!("{line}");
     }
+    // What changed, old then new, so a reviewer need not open the lock.
+    for change in &report.changed {
+        println!("\n~ {}", change.name);
+        for field in &change.fields {
+            let text = |lock: &ToolLock| {
+                lock.tools
+                    .get(&change.name)
+                    .and_then(|t| t.fields.get(*field))
+                    .map_or_else(|| "(absent)".to_owned(), shown)
+            };
+            println!("  {field}:");
+            println!("    - {}", text(&locked));
+            println!("    + {}", text(&live));
+        }
+    }
     anyhow::bail!(
         "the served tools differ from {}: {}",
         path.display(),
         report.summary()
     )
+}
+
+/// A lock field for `tools diff`: a string as its text, anything else as
+/// compact JSON (schemas and annotations).
+fn shown(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "(absent)".to_owned(),
+        other => other.to_string(),
+    }
 }
 
 /// An explicit path, else the configured lock, else the default file name.

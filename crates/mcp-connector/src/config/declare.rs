@@ -268,6 +268,68 @@ pub(super) fn line_of(text: &str, offset: usize) -> usize {
         .map_or(1, |before| before.matches('\n').count() + 1)
 }
 
+/// The line of the key an error is about (`at` = `tools[2] (x).read_only`,
+/// `tools[0] (x).parameters.p.type`), found in `text`;
+/// `near` is an offset inside the tool's table (its `name`). Only some
+/// values carry their own span, and the tool's `name =` line says little
+/// about a wrong `read_only` ten lines further down. `None` when the key is
+/// not written out on a line of its own (inline tables, absent keys).
+pub(super) fn key_line(text: &str, at: &str, near: Option<usize>) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let header = |l: &str| l.trim_start().starts_with('[');
+    let key_at = |l: &str, key: &str| {
+        l.trim_start()
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    };
+    // The first line at or after `from`, before the next table header
+    // (`from` itself may be one), holding `key = …`.
+    let find_key = |from: usize, key: &str| {
+        lines
+            .iter()
+            .enumerate()
+            .skip(from)
+            .take_while(|(n, l)| *n == from || !header(l))
+            .find(|(_, l)| key_at(l, key))
+            .map(|(n, _)| n + 1)
+    };
+    let find_header = |from: usize, to: usize, name: &str| {
+        (from..to.min(lines.len())).find(|n| {
+            let l = lines[*n].trim();
+            l.strip_prefix('[')
+                .and_then(|l| l.strip_suffix(']'))
+                .is_some_and(|h| h.trim() == name)
+        })
+    };
+    let (_, path) = at.split_once(").")?;
+    let near = line_of(text, near?) - 1;
+    // This tool's table: from its `[[tools]]` header to the next one.
+    let is_tools = |n: &usize| lines[*n].trim() == "[[tools]]";
+    let start = (0..=near.min(lines.len().saturating_sub(1)))
+        .rev()
+        .find(is_tools)
+        .unwrap_or(0);
+    let end = (near + 1..lines.len())
+        .find(is_tools)
+        .unwrap_or(lines.len());
+    let mut parts = path.splitn(3, '.');
+    let key = parts.next()?;
+    match (key, parts.next(), parts.next()) {
+        ("parameters" | "columns", Some(sub), field) => {
+            let h = find_header(start, end, &format!("tools.{key}.{sub}"))?;
+            match field {
+                Some(f) => find_key(h, f).or(Some(h + 1)),
+                None => Some(h + 1),
+            }
+        }
+        // A missing `destructive` is asked for by `read_only = false`.
+        ("destructive", ..) => find_key(start, key)
+            .or_else(|| find_key(start, "read_only"))
+            .filter(|n| *n <= end),
+        _ => find_key(start, key).filter(|n| *n <= end),
+    }
+}
+
 #[cfg(test)]
 #[path = "declare_tests.rs"]
 mod tests;

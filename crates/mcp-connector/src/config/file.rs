@@ -219,6 +219,9 @@ pub struct ServerSection {
     pub read_only: Option<bool>,
     /// Native TLS instead of a terminating reverse proxy.
     pub tls: Option<TlsSection>,
+    /// Serve without authentication and without `network.allow` on a public
+    /// URL or a non-loopback address (default false: `serve` refuses).
+    pub allow_unauthenticated_public: Option<bool>,
 }
 
 /// `[database]`

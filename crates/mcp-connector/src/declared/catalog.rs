@@ -38,6 +38,10 @@ struct Inner {
     declared: Arc<Declared>,
     sources: Sources,
     sealer: Sealer,
+    /// Each tool's result columns as declared or probed at build: an empty
+    /// result still names its columns (a database returns them only with
+    /// rows).
+    columns: std::sync::OnceLock<Vec<Option<Vec<Column>>>>,
 }
 
 /// Why the declared catalog could not be built.
@@ -59,12 +63,14 @@ impl DeclaredCatalog {
             declared: declared.clone(),
             sources,
             sealer,
+            columns: std::sync::OnceLock::new(),
         });
         // Concurrently: with a source down, each probe waits out its
         // timeout, and one after another that would hold up start-up and
         // reloads for as many timeouts as there are tools.
         let columns =
             futures::future::join_all(declared.tools.iter().map(|def| inner.columns(def))).await;
+        let _ = inner.columns.set(columns.clone());
         match register(&declared, &inner, columns) {
             Ok(tools) => Ok(Self { tools, inner }),
             Err(e) => {
@@ -198,10 +204,15 @@ impl Inner {
                     limit: def.max_rows,
                     max_chars: def.max_chars,
                 };
-                let out = db
+                let mut out = db
                     .run(&stmt.sql, &binds, access, window)
                     .await
                     .map_err(|e| failure(def, e))?;
+                if out.columns.is_empty()
+                    && let Some(Some(known)) = self.columns.get().and_then(|c| c.get(index))
+                {
+                    out.columns = known.clone();
+                }
                 let next = |o: u64| self.seal_cursor(def, &digest, o);
                 // Only read tools take a cursor: a write must not run again
                 // to show its next rows.

@@ -17,6 +17,7 @@ mod drift;
 mod durability;
 mod edge;
 mod examples;
+mod first_run;
 mod guarded_writes;
 mod limits;
 mod network;
