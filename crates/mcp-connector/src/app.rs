@@ -275,6 +275,10 @@ pub fn router(state: AppState) -> Router {
     let network = NetworkPolicy {
         allow: Allowlist::new(c.allow.clone()),
         proxies: TrustedProxies::new(c.trusted_proxies.clone()),
+        https_public: c
+            .public_origin
+            .as_ref()
+            .is_some_and(|u| u.scheme() == "https"),
     };
 
     let mut mcp = Router::new()

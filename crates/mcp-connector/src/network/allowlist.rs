@@ -38,6 +38,29 @@ impl Allowlist {
 pub struct NetworkPolicy {
     pub allow: Allowlist,
     pub proxies: TrustedProxies,
+    /// `server.public_url` is https: a trusted proxy should say so.
+    pub https_public: bool,
+}
+
+/// Response header naming a proxy misconfiguration that does not stop the
+/// request (read by `mcp-connector doctor`, logged once).
+pub const PROXY_WARNING_HEADER: &str = "mcp-connector-warning";
+
+/// Why a trusted proxy's request looks misconfigured, if it does: the
+/// public URL is https, but the proxy did not say that the client used https.
+fn proxy_warning(policy: &NetworkPolicy, peer: SocketAddr, req: &Request) -> Option<&'static str> {
+    if !policy.https_public {
+        return None;
+    }
+    match policy.proxies.forwarded_proto(peer, req.headers())? {
+        Some(p) if p == "https" => None,
+        Some(_) => Some(
+            "X-Forwarded-Proto: the trusted proxy says the client used plain http, but server.public_url is https",
+        ),
+        None => Some(
+            "X-Forwarded-Proto: the trusted proxy does not send X-Forwarded-Proto (or Forwarded: proto=); server.public_url is https",
+        ),
+    }
 }
 
 /// Attribute the request to its client address ([`ClientIp`] extension) and
@@ -66,7 +89,22 @@ pub async fn enforce(
         return EdgeError::AddressNotAllowed.into_response();
     }
     req.extensions_mut().insert(ClientIp(ip));
-    next.run(req).await
+    let warning = proxy_warning(&policy, peer, &req);
+    let mut res = next.run(req).await;
+    if let Some(w) = warning {
+        if !policy
+            .proxies
+            .warned
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::warn!("proxy configuration: {w}");
+        }
+        res.headers_mut().insert(
+            PROXY_WARNING_HEADER,
+            axum::http::HeaderValue::from_static(w),
+        );
+    }
+    res
 }
 
 #[cfg(test)]

@@ -20,11 +20,16 @@ pub struct ClientIp(pub IpAddr);
 #[derive(Debug, Clone, Default)]
 pub struct TrustedProxies {
     nets: Vec<IpNet>,
+    /// A proxy misconfiguration has been logged (once per process).
+    pub(super) warned: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl TrustedProxies {
     pub fn new(nets: Vec<IpNet>) -> Self {
-        Self { nets }
+        Self {
+            nets,
+            warned: std::sync::Arc::default(),
+        }
     }
 
     /// Whether `ip` is one of the trusted proxies.
@@ -47,6 +52,37 @@ impl TrustedProxies {
         }
         // Every hop is a trusted proxy: the leftmost is the best we know.
         hops.first().copied().unwrap_or(peer)
+    }
+}
+
+impl TrustedProxies {
+    /// The scheme a trusted proxy says the client used (`Forwarded: proto=`,
+    /// else `X-Forwarded-Proto`, lower case). `None` when `peer` is not a
+    /// trusted proxy; `Some(None)` when the proxy did not say.
+    pub fn forwarded_proto(&self, peer: SocketAddr, headers: &HeaderMap) -> Option<Option<String>> {
+        if !self.trusts(peer.ip().to_canonical()) {
+            return None;
+        }
+        let from_forwarded = headers
+            .get_all("forwarded")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split([',', ';']))
+            .find_map(|pair| {
+                let (k, v) = pair.split_once('=')?;
+                k.trim()
+                    .eq_ignore_ascii_case("proto")
+                    .then(|| v.trim().trim_matches('"').to_ascii_lowercase())
+            });
+        let from_x = || {
+            headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                // The nearest proxy appends last.
+                .and_then(|v| v.rsplit(',').next())
+                .map(|v| v.trim().to_ascii_lowercase())
+        };
+        Some(from_forwarded.or_else(from_x))
     }
 }
 

@@ -13,6 +13,7 @@ mod declared_guards;
 mod declared_http;
 mod declared_ops;
 mod declared_sql;
+mod deploy;
 mod drift;
 mod durability;
 mod edge;

@@ -120,6 +120,19 @@ impl Doctor {
                 return None;
             }
         };
+        // mcp-connector says when its proxy looks misconfigured.
+        if !bearer && let Some(w) = reply.header(crate::network::allowlist::PROXY_WARNING_HEADER) {
+            let detail = w
+                .strip_prefix("X-Forwarded-Proto: ")
+                .unwrap_or(w)
+                .to_owned();
+            self.report.warn(
+                "X-Forwarded-Proto",
+                detail,
+                "have the proxy send X-Forwarded-Proto: https (nginx: proxy_set_header X-Forwarded-Proto $scheme; \
+                 Caddy and haproxy with `option forwardfor` + http-request set-header do so)",
+            );
+        }
         match reply.status {
             200 => {
                 let result = reply.result().cloned().unwrap_or(Value::Null);
