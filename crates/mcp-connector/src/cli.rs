@@ -1,6 +1,7 @@
 //! The command line: operator verbs. `anyhow` lives here and nowhere else.
 
 mod audit;
+mod backup;
 mod check_config;
 mod client;
 mod doctor;
@@ -52,6 +53,10 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Write a consistent copy of the SQLite database, while it serves (--out FILE).
+    Backup(backup::BackupArgs),
+    /// Replace the SQLite database with a backup (servers stopped; --from FILE).
+    Restore(backup::RestoreArgs),
     /// Manage the OAuth clients allowed to connect (Claude, services).
     Client {
         #[command(subcommand)]
@@ -263,6 +268,8 @@ pub fn run() -> ExitCode {
         }
         Command::IpRanges(args) => ip_ranges::run(&args),
         Command::Doctor(args) => doctor::run(&args),
+        Command::Backup(args) => backup::backup(&args),
+        Command::Restore(args) => backup::restore(&args),
         Command::Tools {
             command: ToolsCommand::List(args),
         } => tools::list(&args),

@@ -200,6 +200,38 @@ impl Db {
         Ok(())
     }
 
+    /// Write a consistent copy of a SQLite database to `out` (which must not
+    /// exist), while other processes keep reading and writing it:
+    /// `VACUUM INTO` reads one snapshot (WAL mode lets writers go on) and
+    /// writes a compact, self-contained file. PostgreSQL has its own tools
+    /// (`pg_dump`); `None` there.
+    pub async fn backup_to(&self, out: &std::path::Path) -> Option<Result<(), StoreError>> {
+        let Self::Sqlite { read, .. } = self else {
+            return None;
+        };
+        let target = out.display().to_string();
+        Some(
+            sqlx::query("VACUUM INTO ?")
+                .bind(target)
+                .execute(read)
+                .await
+                .map(|_| ())
+                .map_err(StoreError::from),
+        )
+    }
+
+    /// Whether `PRAGMA integrity_check` finds the SQLite file sound (`None`
+    /// on PostgreSQL).
+    pub async fn integrity_ok(&self) -> Option<Result<bool, StoreError>> {
+        let Self::Sqlite { read, .. } = self else {
+            return None;
+        };
+        let check = sqlx::query_scalar::<_, String>("PRAGMA integrity_check")
+            .fetch_one(read)
+            .await;
+        Some(check.map(|r| r == "ok").map_err(StoreError::from))
+    }
+
     /// Cheap liveness probe of the read path, for `/readyz`.
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {

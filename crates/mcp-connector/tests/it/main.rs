@@ -34,6 +34,7 @@ mod oauth_refresh;
 mod oauth_register;
 mod oauth_resource;
 mod oauth_token;
+mod packaging;
 mod protocol_legacy;
 mod protocol_modern;
 mod resources_prompts;
