@@ -105,7 +105,7 @@ fn init_logs() {
 }
 
 /// A fresh PostgreSQL database under `TEST_DATABASE_URL`, as (url, admin url, name).
-async fn fresh_postgres() -> Option<(String, String, String)> {
+pub async fn fresh_postgres() -> Option<(String, String, String)> {
     let admin = std::env::var("TEST_DATABASE_URL").ok()?;
     let name = format!(
         "mcpc_test_{}",

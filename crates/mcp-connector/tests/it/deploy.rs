@@ -136,7 +136,13 @@ pub fn edit(text: &str, from: &str, to: &str) -> String {
 /// A running proxy process, killed on drop.
 pub struct Proxy {
     child: Child,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Proxy {
+    pub fn new(child: Child) -> Self {
+        Self { child, _dir: None }
+    }
 }
 
 impl Drop for Proxy {
@@ -208,7 +214,10 @@ fn nginx(
         .spawn()
         .expect("nginx starts");
     wait_listening(port, &mut child, &dir.join("stderr.log"));
-    Proxy { child, _dir: tmp }
+    Proxy {
+        child,
+        _dir: Some(tmp),
+    }
 }
 
 /// `deploy/Caddyfile` on `port` with certificate `cert` of `pki`.
@@ -249,7 +258,10 @@ fn caddy(pki: &Pki, port: u16, upstream: &str, cert: &str) -> Proxy {
         .spawn()
         .expect("caddy starts");
     wait_listening(port, &mut child, &log);
-    Proxy { child, _dir: tmp }
+    Proxy {
+        child,
+        _dir: Some(tmp),
+    }
 }
 
 /// `doctor --json` against `url` through the proxy; (exit code, report).

@@ -37,6 +37,7 @@ mod oauth_token;
 mod packaging;
 mod protocol_legacy;
 mod protocol_modern;
+mod replicas;
 mod resources_prompts;
 mod safety;
 mod sessions;
