@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Install the pinned interop tooling: the conformance suites, the TypeScript SDK and a
 # local Node 22 binary (npm package `node`) into interop/node_modules, and the Python
-# MCP SDK into a venv. Idempotent: does nothing when both are already up to date.
+# MCP SDK into a venv, and the Debian packages the tests use (chromium, nginx, caddy,
+# haproxy). Idempotent: does nothing when everything is already installed and up to date.
+# `setup.sh debian` installs only the Debian packages (scripts/test.sh runs that before
+# the cargo tests, which start the proxies).
 #
 # Environment:
 #   INTEROP_VENV      venv location (default: $HOME/.cache/mcp-connector/venv)
@@ -11,6 +14,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
 venv="${INTEROP_VENV:-$HOME/.cache/mcp-connector/venv}"
 python="${PYTHON:-python3}"
 
@@ -25,6 +29,38 @@ quiet() {
     exit 1
   fi
 }
+
+# --- Debian packages --------------------------------------------------------------------
+# chromium (interop/browser.mjs drives the login and consent pages), and the proxies the
+# cargo tests run in front of the connector (tests/it/deploy.rs, replicas.rs): nginx,
+# caddy, haproxy. `apt-get update` runs only when a package is not found in the lists.
+# Package scripts do not start the services here (no init system; policy-rc.d where
+# present); the tests run each proxy themselves, on loopback, and stop it.
+debian_packages() {
+  local missing=() pkg
+  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+    || command -v google-chrome >/dev/null 2>&1 || missing+=(chromium)
+  for pkg in nginx caddy haproxy; do
+    command -v "$pkg" >/dev/null 2>&1 || [[ -x "/usr/sbin/$pkg" ]] || missing+=("$pkg")
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  if [[ "$(id -u)" != 0 ]]; then
+    log "not installed and this is not root: ${missing[*]}; run 'apt-get install ${missing[*]}' as root" \
+      "(the tests that need them say SKIPPED)" >&2
+    return 0
+  fi
+  local install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}")
+  if ! "${install[@]}" >/dev/null 2>&1; then
+    quiet apt-get update
+    quiet "${install[@]}"
+  fi
+  log "installed: ${missing[*]}"
+}
+
+if [[ "${1:-}" == "debian" ]]; then
+  debian_packages
+  exit 0
+fi
 
 # --- npm side -------------------------------------------------------------------------
 # node_modules/.package-lock.json is npm's record of what is installed; when it matches the
@@ -69,15 +105,4 @@ else
   log "python packages installed into $venv ($("$venv/bin/python" -m pip show mcp 2>/dev/null | sed -n 's/^Version: /mcp /p'))"
 fi
 
-# --- Chromium (interop/browser.mjs drives the login and consent pages) -----------------
-if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
-  || command -v google-chrome >/dev/null 2>&1; then
-  :
-elif [[ "$(id -u)" == 0 ]]; then
-  quiet apt-get update
-  quiet env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
-  log "chromium installed ($(chromium --version 2>/dev/null || echo '?'))"
-else
-  log "chromium is not installed and this is not root: run 'apt-get install chromium' as root" \
-    "(or set CHROMIUM to a Chromium binary); the browser test will be skipped" >&2
-fi
+debian_packages

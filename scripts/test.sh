@@ -2,7 +2,9 @@
 # The whole test suite, as CI runs it:
 #   1. cargo fmt --check, clippy -D warnings, cargo deny (bans, licenses, sources)
 #   2. unit and integration tests (every integration test on SQLite, and on
-#      PostgreSQL too when TEST_DATABASE_URL is set)
+#      PostgreSQL too when TEST_DATABASE_URL is set), among them the deploy/ recipes
+#      behind the Debian nginx, caddy and haproxy (installed first by interop/setup.sh
+#      debian) and the systemd unit checked by systemd-analyze
 #   3. the official MCP conformance suite: stable (0.1.16, --suite all) against
 #      the conformance fixtures with --sessions, and the 2026-07-28 pre-release
 #      against them in both session modes
@@ -46,6 +48,11 @@ if ! cargo deny --version >/dev/null 2>&1; then
   cargo install --locked cargo-deny@0.20.2 --root "${CARGO_HOME:-$HOME/.cargo}"
 fi
 cargo deny --locked check --hide-inclusion-graph bans licenses sources
+ok
+
+step "Debian packages the cargo tests run (nginx, caddy, haproxy; chromium for later)"
+# The deployment tests start the real proxies; without root they are reported SKIPPED.
+bash interop/setup.sh debian
 ok
 
 if [[ -n "${TEST_DATABASE_URL:-}" ]]; then backends="SQLite and PostgreSQL"; else backends="SQLite only: TEST_DATABASE_URL is not set"; fi

@@ -14,6 +14,7 @@ mod declared_http;
 mod declared_ops;
 mod declared_sql;
 mod deploy;
+mod doctor;
 mod drift;
 mod durability;
 mod edge;

@@ -145,28 +145,6 @@ fn licences_changelog_and_release_profile() {
     assert!(manifest.contains("[profile.profiling]"));
 }
 
-/// The release binary, when one is built for this checkout: at most 25 MB.
-/// (Building it here would double the test time; CI checks the size after
-/// its release build in scripts/test.sh.)
-#[test]
-fn release_binary_is_small_when_built() {
-    let dir = std::env::var("CARGO_TARGET_DIR").map_or_else(|_| repo_file("target"), Into::into);
-    let bin = dir.join("release/mcp-connector");
-    let Ok(meta) = std::fs::metadata(&bin) else {
-        eprintln!(
-            "SKIPPED: no release build at {} (scripts/test.sh checks it)",
-            bin.display()
-        );
-        return;
-    };
-    assert!(
-        meta.len() <= 25 * 1024 * 1024,
-        "{} is {} bytes",
-        bin.display(),
-        meta.len()
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_while_serving_then_restore_verifies() {
     // No rate limit: the load is one client calling as fast as it can.
