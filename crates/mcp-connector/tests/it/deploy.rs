@@ -359,6 +359,78 @@ fn upstream(srv: &TestServer) -> String {
     srv.base.trim_start_matches("http://").to_owned()
 }
 
+/// A broken variant of the nginx recipe and what doctor must call it.
+struct Variant {
+    what: &'static str,
+    /// The certificate served.
+    cert: &'static str,
+    edit: fn(String) -> String,
+    /// The failing (or warning) check's name, and words of its detail.
+    name: &'static str,
+    says: &'static str,
+    warn: bool,
+}
+
+fn broken_variants() -> [Variant; 6] {
+    let same: fn(String) -> String = |s| s;
+    [
+        Variant {
+            what: "SSE buffering on",
+            cert: "good",
+            edit: |s| {
+                edit(
+                    &s,
+                    "proxy_buffering off;",
+                    "proxy_buffering on;\n        proxy_ignore_headers X-Accel-Buffering;",
+                )
+            },
+            name: "buffering",
+            says: "buffers",
+            warn: false,
+        },
+        Variant {
+            what: "/.well-known/ not forwarded",
+            cert: "good",
+            edit: |s| edit(&s, "location / {", "location /mcp {"),
+            name: "well-known",
+            says: "404",
+            warn: false,
+        },
+        Variant {
+            what: "no X-Forwarded-Proto",
+            cert: "good",
+            edit: |s| edit(&s, "proxy_set_header X-Forwarded-Proto $scheme;", ""),
+            name: "X-Forwarded-Proto",
+            says: "does not send X-Forwarded-Proto",
+            warn: true,
+        },
+        Variant {
+            what: "self-signed certificate",
+            cert: "self-signed",
+            edit: same,
+            name: "certificate",
+            says: "self-signed",
+            warn: false,
+        },
+        Variant {
+            what: "expired certificate",
+            cert: "expired",
+            edit: same,
+            name: "certificate",
+            says: "expired",
+            warn: false,
+        },
+        Variant {
+            what: "certificate without its chain",
+            cert: "leaf-only",
+            edit: same,
+            name: "certificate",
+            says: "chain incomplete",
+            warn: false,
+        },
+    ]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_recipe_passes_and_broken_variants_are_named() {
     if !installed("nginx") {
@@ -384,69 +456,12 @@ async fn nginx_recipe_passes_and_broken_variants_are_named() {
     diagnosed("wrong public_url", &run(None, wrong), "public_url", false);
     drop(proxy);
 
-    let variants: [(&str, &str, fn(String) -> String, &str, bool); 6] = [
-        (
-            "SSE buffering on",
-            "good",
-            |s| {
-                edit(
-                    &s,
-                    "proxy_buffering off;",
-                    "proxy_buffering on;\n        proxy_ignore_headers X-Accel-Buffering;",
-                )
-            },
-            "buffering",
-            false,
-        ),
-        (
-            "/.well-known/ not forwarded",
-            "good",
-            |s| edit(&s, "location / {", "location /mcp {"),
-            "well-known",
-            false,
-        ),
-        (
-            "no X-Forwarded-Proto",
-            "good",
-            |s| edit(&s, "proxy_set_header X-Forwarded-Proto $scheme;", ""),
-            "X-Forwarded-Proto",
-            true,
-        ),
-        (
-            "self-signed certificate",
-            "self-signed",
-            |s| s,
-            "certificate",
-            false,
-        ),
-        (
-            "expired certificate",
-            "expired",
-            |s| s,
-            "certificate",
-            false,
-        ),
-        (
-            "certificate without its chain",
-            "leaf-only",
-            |s| s,
-            "certificate",
-            false,
-        ),
-    ];
-    for (what, cert, tweak, name, warn) in variants {
-        let _proxy = nginx(&pki, port, &up, cert, tweak);
+    for v in broken_variants() {
+        let _proxy = nginx(&pki, port, &up, v.cert, v.edit);
         let report = run(Some(token.clone()), url.clone());
-        diagnosed(what, &report, name, warn);
-        let detail = with_status(&report.1, if warn { "warn" } else { "fail" }).join("\n");
-        match what {
-            "self-signed certificate" => assert!(detail.contains("self-signed"), "{detail}"),
-            "expired certificate" => assert!(detail.contains("expired"), "{detail}"),
-            "certificate without its chain" => {
-                assert!(detail.contains("chain incomplete"), "{detail}")
-            }
-            _ => {}
-        }
+        diagnosed(v.what, &report, v.name, v.warn);
+        let detail = with_status(&report.1, if v.warn { "warn" } else { "fail" }).join("\n");
+        assert!(detail.contains(v.says), "{}: {detail}", v.what);
     }
     srv.stop().await;
 }
