@@ -105,8 +105,18 @@ fn connect(declared: &Declared) -> anyhow::Result<()> {
             match result {
                 Ok(()) => println!("source {name}: ok"),
                 Err(e) => {
-                    // SourceError messages never hold credentials.
-                    println!("source {name}: error: {e}");
+                    // SourceError messages never hold credentials, nor a
+                    // SQLite file's path (they reach MCP clients too); the
+                    // operator gets the path here.
+                    let file = match declared.sources.get(&name).map(|s| &s.kind) {
+                        Some(SourceKind::Sql(s))
+                            if s.engine == crate::declared::spec::Engine::Sqlite =>
+                        {
+                            format!(" (file: {})", s.display.trim_start_matches("sqlite://"))
+                        }
+                        _ => String::new(),
+                    };
+                    println!("source {name}: error: {e}{file}");
                     failed.push(name);
                 }
             }

@@ -112,6 +112,12 @@ impl Pki {
         let (p, k) = leaf(Some((2024, 1, 1)));
         let expired = p.signed_by(&k, &int).expect("leaf");
         write("expired", &[expired.pem(), int.pem()], &k);
+        // Valid, but for one more week.
+        let days = mcp_connector::clock::unix_now().div_euclid(86_400) + 7;
+        let (y, m, d) = mcp_connector::clock::civil_from_days(days);
+        let (p, k) = leaf(Some((y as i32, m as u8, d as u8)));
+        let expiring = p.signed_by(&k, &int).expect("leaf");
+        write("expiring", &[expiring.pem(), int.pem()], &k);
         let (p, k) = leaf(None);
         let own = p.self_signed(&k).expect("self-signed");
         write("self-signed", &[own.pem()], &k);
@@ -371,7 +377,7 @@ struct Variant {
     warn: bool,
 }
 
-fn broken_variants() -> [Variant; 6] {
+fn broken_variants() -> [Variant; 7] {
     let same: fn(String) -> String = |s| s;
     [
         Variant {
@@ -419,6 +425,14 @@ fn broken_variants() -> [Variant; 6] {
             name: "certificate",
             says: "expired",
             warn: false,
+        },
+        Variant {
+            what: "certificate expiring within 14 days",
+            cert: "expiring",
+            edit: same,
+            name: "certificate",
+            says: "expires on",
+            warn: true,
         },
         Variant {
             what: "certificate without its chain",

@@ -179,6 +179,32 @@ fn sqlite_errors_name_the_file_once() {
 }
 
 #[test]
+fn a_declared_sqlite_source_that_cannot_open_names_its_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        "[sources.hr]\nurl = \"sqlite:///nonexistent-dir/hr.db\"\n\n[[tools]]\nname = \"t\"\n\
+         source = \"hr\"\ndescription = \"d\"\nstatement = \"SELECT 1 AS one\"\n",
+    )
+    .expect("write");
+    let out = cmd()
+        .args(["check-config", "--connect", "-c"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    // The operator's output names the file (the message MCP clients get
+    // does not: tests/it/declared_sql.rs).
+    assert!(
+        stdout(&out).contains("source hr: error")
+            && stdout(&out).contains("(file: /nonexistent-dir/hr.db)"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
 fn config_errors_point_at_the_offending_key() {
     let dir = tempfile::tempdir().expect("tmp");
     let db = people_db(dir.path());
