@@ -6,7 +6,7 @@ use clap::Args;
 
 use super::ServeArgs;
 use crate::declared::Declared;
-use crate::declared::source::Sources;
+use crate::declared::source::{SourceError, Sources};
 use crate::declared::spec::{Action, SourceKind};
 
 /// How long `--connect` waits for each source.
@@ -116,7 +116,13 @@ fn connect(declared: &Declared) -> anyhow::Result<()> {
                         }
                         _ => String::new(),
                     };
-                    println!("source {name}: error: {e}{file}");
+                    // The line names the source already: not twice.
+                    let text = match &e {
+                        SourceError::Unavailable { reason, .. } => format!("unavailable: {reason}"),
+                        SourceError::Timeout { secs, .. } => format!("no answer within {secs} s"),
+                        other => other.to_string(),
+                    };
+                    println!("source {name}: error: {text}{file}");
                     failed.push(name);
                 }
             }

@@ -195,7 +195,12 @@ fn a_declared_sqlite_source_that_cannot_open_names_its_file() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(1));
     // The operator's output names the file (the message MCP clients get
-    // does not: tests/it/declared_sql.rs).
+    // does not: tests/it/declared_sql.rs), and the source once.
+    assert!(
+        !stdout(&out).contains("source `hr`"),
+        "said twice: {}",
+        stdout(&out)
+    );
     assert!(
         stdout(&out).contains("source hr: error")
             && stdout(&out).contains("(file: /nonexistent-dir/hr.db)"),

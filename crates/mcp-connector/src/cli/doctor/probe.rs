@@ -406,45 +406,7 @@ impl Doctor {
             .and_then(|r| r["tools"].as_array())
             .cloned()
             .unwrap_or_default();
-        let mut problems = Vec::new();
-        let mut notes = Vec::new();
-        for t in &tools {
-            let name = t["name"].as_str().unwrap_or_default();
-            if !valid_tool_name(name) {
-                problems.push(format!("`{name}` does not match ^[a-zA-Z0-9_-]{{1,64}}$"));
-            }
-            if t["inputSchema"]["type"] != "object" {
-                problems.push(format!("{name}: inputSchema.type is not \"object\""));
-            }
-            if t["inputSchema"].to_string().len() > MAX_SCHEMA_BYTES {
-                problems.push(format!(
-                    "{name}: input schema over 16 KiB (Claude drops it)"
-                ));
-            }
-            for (field, ok) in [
-                (
-                    "title",
-                    t["title"].is_string() || t["annotations"]["title"].is_string(),
-                ),
-                (
-                    "description",
-                    t["description"].as_str().is_some_and(|d| !d.is_empty()),
-                ),
-                (
-                    "readOnlyHint",
-                    t["annotations"]["readOnlyHint"].is_boolean(),
-                ),
-                (
-                    "destructiveHint",
-                    t["annotations"]["destructiveHint"].is_boolean()
-                        || t["annotations"]["readOnlyHint"] == true,
-                ),
-            ] {
-                if !ok {
-                    notes.push(format!("{name}: no {field}"));
-                }
-            }
-        }
+        let (problems, notes) = lint(&tools);
         let size = reply.body.len();
         if !problems.is_empty() {
             self.report.fail(
@@ -512,6 +474,46 @@ impl Doctor {
     }
 }
 
+/// What Claude would refuse or drop (`problems`) and what it shows poorly
+/// (`notes`) in a `tools/list` result.
+fn lint(tools: &[Value]) -> (Vec<String>, Vec<String>) {
+    let mut problems = Vec::new();
+    let mut notes = Vec::new();
+    for t in tools {
+        let name = t["name"].as_str().unwrap_or_default();
+        if !valid_tool_name(name) {
+            problems.push(format!("`{name}` does not match ^[a-zA-Z0-9_-]{{1,64}}$"));
+        }
+        if t["inputSchema"]["type"] != "object" {
+            problems.push(format!("{name}: inputSchema.type is not \"object\""));
+        }
+        if t["inputSchema"].to_string().len() > MAX_SCHEMA_BYTES {
+            problems.push(format!(
+                "{name}: input schema over 16 KiB (Claude drops it)"
+            ));
+        }
+        let a = &t["annotations"];
+        for (field, ok) in [
+            ("title", t["title"].is_string() || a["title"].is_string()),
+            (
+                "description",
+                t["description"].as_str().is_some_and(|d| !d.is_empty()),
+            ),
+            ("readOnlyHint", a["readOnlyHint"].is_boolean()),
+            // A read-only tool needs no destructiveHint (it is ignored).
+            (
+                "destructiveHint",
+                a["destructiveHint"].is_boolean() || a["readOnlyHint"] == true,
+            ),
+        ] {
+            if !ok {
+                notes.push(format!("{name}: no {field}"));
+            }
+        }
+    }
+    (problems, notes)
+}
+
 /// A reqwest error with its causes (the TLS or connection reason is in them).
 pub(super) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
@@ -525,4 +527,45 @@ pub(super) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lint_finds_what_claude_refuses_and_what_it_shows_poorly() {
+        let good = json!({"name": "get_count", "title": "Count", "description": "d",
+            "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": true}});
+        assert_eq!(lint(std::slice::from_ref(&good)), (vec![], vec![]));
+        let mut bad = good.clone();
+        bad["name"] = "get count!".into();
+        bad["inputSchema"] = json!({"type": "object", "description": "x".repeat(MAX_SCHEMA_BYTES)});
+        let (problems, _) = lint(&[bad]);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        let mut bare = good;
+        bare.as_object_mut().map(|o| o.remove("title"));
+        bare["annotations"] = json!({"readOnlyHint": false});
+        let (problems, notes) = lint(&[bare]);
+        assert!(problems.is_empty());
+        assert_eq!(
+            notes,
+            ["get_count: no title", "get_count: no destructiveHint"]
+        );
+        assert!(valid_tool_name(&"a".repeat(64)) && !valid_tool_name(&"a".repeat(65)));
+    }
+
+    #[test]
+    fn sse_and_json_bodies() {
+        let sse = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"x\"}\n\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n";
+        assert_eq!(
+            message_of("text/event-stream", sse).map(|m| m["id"].clone()),
+            Some(json!(1))
+        );
+        assert_eq!(
+            message_of("application/json", "{\"id\":2}").map(|m| m["id"].clone()),
+            Some(json!(2))
+        );
+        assert!(message_of("application/json", "<html>").is_none());
+    }
 }
