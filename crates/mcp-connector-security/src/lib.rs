@@ -12,6 +12,7 @@
 //! * [`seal`]: [`Sealer`], HMAC-signed opaque blobs (pagination cursors, request state).
 //! * [`password`]: argon2id password hashes.
 //! * [`pkce`]: PKCE S256 verification.
+//! * [`vault`]: [`Vault`], authenticated encryption of the few secrets kept at rest.
 #![forbid(unsafe_code)]
 // Tests may unwrap: a panic is the failure report there.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -22,8 +23,10 @@ pub mod pkce;
 pub mod random;
 pub mod seal;
 pub mod secret;
+pub mod vault;
 
 pub use digest::{sha256, sha256_hex};
 pub use random::{random_bytes, random_token};
 pub use seal::{SealError, Sealer};
 pub use secret::{SecretString, ct_eq};
+pub use vault::{Vault, VaultError};
