@@ -81,10 +81,17 @@ impl AppState {
         let served = served(&config, &db, &sealer).await?;
         let audit = crate::audit::AuditSink::start(db.clone(), &config.audit);
         let auth = Auth::build(&config, &db, &served.catalog.scopes(), &audit).await?;
+        let live = Live::new(served);
+        // The consent page lists the tools each scope unlocks: what is
+        // served now, reloads included.
+        let auth = auth.map(|mut a| {
+            a.tools = Arc::new(LiveTools(live.clone()));
+            a
+        });
         Ok(Self {
             auth,
             mcp: Shared {
-                live: Live::new(served),
+                live,
                 sealer,
                 tool_timeout: config.tool_timeout,
                 in_flight: TaskTracker::new(),
@@ -98,6 +105,22 @@ impl AppState {
             transport_shutdown: CancellationToken::new(),
             shutdown_begun: CancellationToken::new(),
         })
+    }
+}
+
+/// The served tools, for the consent page.
+struct LiveTools(Live);
+
+impl auth::ToolDirectory for LiveTools {
+    fn served_tools(&self) -> Vec<rmcp::model::Tool> {
+        let served = self.0.load();
+        served
+            .catalog
+            .tools()
+            .definitions()
+            .filter(|t| served.policy.serves(t))
+            .cloned()
+            .collect()
     }
 }
 
@@ -405,11 +428,16 @@ where
         .as_ref()
         .filter(|a| a.is_authorization_server())
         .map(|a| auth::cleanup::spawn(a.clone(), shutdown.child_token()));
+    // Upstream users re-checked at the identity provider.
+    let recheck = state
+        .auth
+        .as_ref()
+        .and_then(|a| auth::upstream::recheck::spawn(a.clone(), shutdown.child_token()));
     // Connections carry `ConnectInfo<SocketAddr>` (the allowlist needs it)
     // and are timed and capped per address (see `http::conn`).
     let result = crate::http::conn::serve(listener, app, limits, shutdown).await;
-    if let Some(c) = cleanup {
-        c.abort();
+    for task in [cleanup, recheck].into_iter().flatten() {
+        task.abort();
     }
     drain.abort();
     state.transport_shutdown.cancel();

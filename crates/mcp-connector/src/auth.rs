@@ -15,9 +15,16 @@
 //! * [`resource`], [`cache`]: the bearer-token layer in front of `/mcp` and its
 //!   bounded validation cache.
 //! * [`external`]: JWT validation against an identity provider's JWKS.
+//! * [`jwks`]: the signing-key cache shared by every JWT check.
 //! * [`cleanup`]: removal of expired rows and unused registrations.
 //! * [`issue`]: minting codes and tokens.
 //! * [`events`]: authentication events in the audit trail.
+//! * [`upstream`]: sign-in with the company's OpenID Connect provider, and
+//!   the periodic re-check of its users.
+//! * [`session`], [`signin`]: the connector's browser session, the
+//!   standalone `/signin` and `/signout`.
+//! * [`id_jag`]: Enterprise-Managed Authorization (ID-JAG assertions at
+//!   `/token`, RFC 7523).
 
 pub mod authorize;
 pub mod cache;
@@ -29,7 +36,9 @@ pub mod error;
 pub mod events;
 pub mod external;
 pub mod hashing;
+pub mod id_jag;
 pub mod issue;
+pub mod jwks;
 pub mod login;
 pub mod metadata;
 pub mod pages;
@@ -40,7 +49,10 @@ pub mod resource;
 pub mod revoke;
 pub mod scope;
 pub mod throttle;
+pub mod session;
+pub mod signin;
 pub mod token;
+pub mod upstream;
 
 use std::sync::Arc;
 
@@ -59,6 +71,25 @@ pub use self::scope::{ScopePolicy, ScopeSet, ToolScopes};
 
 /// Name of the server secret that seals the login and consent forms.
 const FORM_SECRET: &str = "oauth-form-seal-v1";
+/// Name of the server secret that, with the upstream client secret, keys
+/// the encryption of the identity provider's refresh tokens.
+const UPSTREAM_SECRET: &str = "upstream-refresh-seal-v1";
+
+/// The tools the consent page lists under each scope: what is served right
+/// now (the MCP layer provides it; authentication sits below it).
+pub trait ToolDirectory: Send + Sync {
+    /// The served tools (after read-only mode and `enabled = false`).
+    fn served_tools(&self) -> Vec<rmcp::model::Tool>;
+}
+
+/// No tools known (until the server wires the live catalog in).
+struct NoTools;
+
+impl ToolDirectory for NoTools {
+    fn served_tools(&self) -> Vec<rmcp::model::Tool> {
+        Vec::new()
+    }
+}
 
 /// Everything authentication shares between requests. Cheap to clone.
 #[derive(Clone)]
@@ -93,6 +124,14 @@ pub struct Auth {
     pub jwks: Option<Arc<external::Jwks>>,
     /// The audit trail, for authentication events ([`events`]).
     pub audit: AuditSink,
+    /// `[auth.upstream]`: the company's identity provider.
+    pub upstream: Option<Arc<upstream::Upstream>>,
+    /// `[auth.id_jag]`: the issuer of ID-JAG assertions.
+    pub id_jag: Option<Arc<id_jag::Verifier>>,
+    /// `server.display_name`, for the pages.
+    pub display_name: Arc<str>,
+    /// The served tools, for the consent page.
+    pub tools: Arc<dyn ToolDirectory>,
 }
 
 impl Auth {
@@ -125,7 +164,27 @@ impl Auth {
             }
             _ => None,
         };
+        let upstream = match &auth.upstream {
+            Some(u) if auth.mode == AuthMode::OAuth => {
+                let secret = db.server_secret(UPSTREAM_SECRET).await?;
+                Some(Arc::new(upstream::Upstream::new(
+                    u.clone(),
+                    &origin,
+                    &secret,
+                )))
+            }
+            _ => None,
+        };
+        let id_jag = auth
+            .id_jag
+            .as_ref()
+            .filter(|_| auth.mode == AuthMode::OAuth)
+            .map(|j| Arc::new(id_jag::Verifier::new(j.clone(), upstream.clone())));
         Ok(Some(Self {
+            upstream,
+            id_jag,
+            display_name: config.display_name.as_str().into(),
+            tools: Arc::new(NoTools),
             secure_cookies: public.scheme() == "https",
             issuer: issuer.into(),
             resource: resource.into(),
@@ -198,6 +257,9 @@ pub fn routes(auth: Auth) -> Router {
             .route("/.well-known/openid-configuration/mcp", asm())
             .route("/mcp/.well-known/openid-configuration", asm())
             .route("/authorize", get(authorize::start).post(authorize::submit))
+            .route("/signin", get(signin::page).post(signin::submit))
+            .route("/signout", post(signin::sign_out))
+            .route("/oauth/upstream/callback", get(upstream::login::callback))
             .route("/token", post(token::token).options(preflight))
             .route("/register", post(register::register).options(preflight))
             .route("/revoke", post(revoke::revoke).options(preflight));

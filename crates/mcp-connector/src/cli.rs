@@ -5,9 +5,11 @@ mod backup;
 mod check_config;
 mod client;
 mod doctor;
+mod grant;
 mod ip_ranges;
 mod migrate;
 mod serve;
+mod terminal;
 mod token;
 mod tools;
 mod user;
@@ -62,10 +64,15 @@ enum Command {
         #[command(subcommand)]
         command: ClientCommand,
     },
-    /// Manage the accounts that log in on the authorization page.
+    /// Manage the accounts that sign in (local, and from the identity provider).
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// List and revoke the grants users and services hold.
+    Grant {
+        #[command(subcommand)]
+        command: GrantCommand,
     },
     /// Revoke issued tokens.
     Token {
@@ -88,16 +95,29 @@ enum ClientCommand {
 /// `user …`
 #[derive(Debug, Subcommand)]
 enum UserCommand {
-    /// Add a user; the password is read with --password-stdin.
+    /// Add a local user; asks for the password twice (or reads --password-stdin).
     Add(user::AddArgs),
-    /// List users (never their password hashes).
+    /// List users: name, source, role, status, last login (never password hashes).
     List(user::ListArgs),
+    /// Give a user another role; its live tokens follow within 5 seconds.
+    Role(user::RoleArgs),
+    /// Delete a user with its grants and tokens.
+    Delete(user::NameArgs),
     /// Refuse the user's logins and revoke every grant the user made.
     Disable(user::NameArgs),
     /// Allow a disabled user to log in again.
     Enable(user::NameArgs),
-    /// Set a new password (read with --password-stdin); revokes the user's grants.
+    /// Set a new password (asked twice, or --password-stdin); revokes the user's grants.
     Passwd(user::PasswdArgs),
+}
+
+/// `grant …`
+#[derive(Debug, Subcommand)]
+enum GrantCommand {
+    /// List unrevoked grants, newest first.
+    List(grant::ListArgs),
+    /// Revoke a grant and every token issued from it.
+    Revoke(grant::RevokeArgs),
 }
 
 /// `token …`
@@ -298,6 +318,12 @@ pub fn run() -> ExitCode {
             UserCommand::Disable(args) => user::set_disabled(&args, true),
             UserCommand::Enable(args) => user::set_disabled(&args, false),
             UserCommand::Passwd(args) => user::passwd(&args),
+            UserCommand::Role(args) => user::role(&args),
+            UserCommand::Delete(args) => user::delete(&args),
+        },
+        Command::Grant { command } => match command {
+            GrantCommand::List(args) => grant::list(&args),
+            GrantCommand::Revoke(args) => grant::revoke(&args),
         },
         Command::Token { command } => match command {
             TokenCommand::Revoke(args) => token::revoke(&args),

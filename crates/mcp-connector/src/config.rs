@@ -10,9 +10,13 @@ mod declare;
 pub mod file;
 mod limits;
 mod safety;
+mod upstream;
 
-pub use auth::{AuthConfig, AuthMode, ExternalIdp, is_loopback_host, is_scope_token};
+pub use auth::{
+    AuthConfig, AuthMode, ExternalIdp, MAX_ACCESS_TOKEN_TTL_SECS, is_loopback_host, is_scope_token,
+};
 pub use limits::{Limits, Rate};
+pub use upstream::{CLIENT_SECRET_ENV, ClientAuth, IdJag, LEEWAY, UpstreamIdp, check_idp_url};
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -29,6 +33,8 @@ use self::file::FileConfig;
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://mcp-connector.db";
 /// The seed guide's address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
+/// `server.display_name` unless configured.
+pub const DEFAULT_DISPLAY_NAME: &str = "mcp-connector";
 
 /// A configuration error. Every variant names the offending key.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +104,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// External origin (`scheme://host[:port]`, no path), if behind a proxy.
     pub public_origin: Option<Url>,
+    /// What the sign-in and consent pages call this server.
+    pub display_name: String,
     /// `Host` header values accepted (lower case, with or without port).
     pub allowed_hosts: Vec<String>,
     /// Browser origins accepted besides loopback ones (`scheme://host[:port]`).
@@ -164,6 +172,7 @@ impl Default for Config {
                 .parse()
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8000))),
             public_origin: None,
+            display_name: DEFAULT_DISPLAY_NAME.to_owned(),
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             sessions: false,
@@ -374,7 +383,19 @@ impl Config {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let auth = auth::auth(file.auth, o.auth)?;
+        let auth = auth::auth(file.auth, o.auth, &|var| std::env::var(var).ok())?;
+        let display_name = match s.display_name.as_deref().map(str::trim) {
+            None => d.display_name.clone(),
+            Some(n)
+                if n.is_empty() || n.chars().count() > 100 || n.chars().any(char::is_control) =>
+            {
+                return Err(ConfigError::invalid(
+                    "server.display_name",
+                    "must be 1 to 100 printable characters",
+                ));
+            }
+            Some(n) => n.to_owned(),
+        };
         let allow_unauthenticated_public = s.allow_unauthenticated_public.unwrap_or(false);
         match auth.mode {
             // Without authentication, the network is the only control: refuse
@@ -446,6 +467,7 @@ impl Config {
             presets,
             listen,
             public_origin,
+            display_name,
             allowed_hosts,
             allowed_origins,
             sessions: o.sessions.or(s.sessions).unwrap_or(d.sessions),

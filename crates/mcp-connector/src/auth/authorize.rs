@@ -11,6 +11,7 @@
 //! server, so no server-side session is needed and any replica can take
 //! the post. It is bound to the CSRF cookie through a hash of its value.
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -19,10 +20,12 @@ use mcp_connector_security::{random_token, sha256_hex};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::pages::{self, RequestInfo};
+use super::pages::{self, RequestInfo, SignInChoice};
 use super::params::Params;
-use super::{Auth, OAuthError, ScopeSet, client_auth};
+use super::upstream::login::{self as upstream_login, Target};
+use super::{Auth, OAuthError, ScopeSet, client_auth, consent, session};
 use crate::clock::unix_now;
+use crate::network::ClientIp;
 use crate::store::oauth::{Client, ClientOrigin};
 
 pub use super::consent::submit;
@@ -30,15 +33,18 @@ pub use super::consent::submit;
 /// Seal context of the login form's `request`.
 pub(super) const REQUEST_CONTEXT: &str = "oauth-authorize-request";
 /// How long a login form stays usable.
-const REQUEST_TTL_SECS: i64 = 600;
+pub(super) const REQUEST_TTL_SECS: i64 = 600;
 /// Characters of a CSRF value (32 random bytes, base64url).
 const CSRF_LEN: usize = 43;
 
 /// A validated authorization request, sealed into the login form.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) struct Pending {
+pub(crate) struct Pending {
     pub client_id: String,
     pub client_name: String,
+    /// How the client is known (`cli`, `dcr`, `cimd`), for the consent page.
+    #[serde(default)]
+    pub origin: String,
     /// The redirect URI the code is bound to (as the client sent it, or
     /// the client's only registered one when it sent none).
     pub redirect_uri: String,
@@ -236,7 +242,7 @@ pub(super) fn csrf_from_cookie(auth: &Auth, headers: &HeaderMap) -> Option<Strin
         })
 }
 
-fn csrf_set_cookie(auth: &Auth, value: &str) -> String {
+pub(super) fn csrf_set_cookie(auth: &Auth, value: &str) -> String {
     let secure = if auth.secure_cookies { "; Secure" } else { "" };
     format!(
         "{}={value}; Path=/; Max-Age=1800; HttpOnly; SameSite=Lax{secure}",
@@ -263,8 +269,23 @@ pub(super) fn login_page(
     let info = RequestInfo {
         client_name: &name,
         redirect_host: &host,
+        server_name: &auth.display_name,
+        provenance: super::consent::provenance(&pending.origin, &pending.client_id, &host),
     };
-    let body = pages::login(&info, &pending.requested(), &sealed, csrf, error, username);
+    let label = auth.upstream.as_ref().map(|u| u.label());
+    let choice = SignInChoice {
+        upstream: label.as_deref(),
+        local: auth.config.local_logins(),
+    };
+    let body = pages::login(
+        &info,
+        &pending.requested(),
+        &sealed,
+        csrf,
+        error,
+        username,
+        &choice,
+    );
     let cookie = set_cookie.then(|| csrf_set_cookie(auth, csrf));
     pages::html(
         status,
@@ -274,8 +295,17 @@ pub(super) fn login_page(
     )
 }
 
-/// `GET /authorize`.
-pub async fn start(State(auth): State<Auth>, headers: HeaderMap, uri: Uri) -> Response {
+/// `GET /authorize`. A browser already signed in to the connector goes
+/// straight to the consent page; with only the company sign-in (no local
+/// logins) it goes straight to the identity provider; otherwise it gets
+/// the sign-in page.
+pub async fn start(
+    State(auth): State<Auth>,
+    ip: Option<Extension<ClientIp>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let ip = ip.map(|Extension(ClientIp(ip))| ip);
     let params = Params::parse(uri.query().unwrap_or("").as_bytes());
     let (client, redirect_uri) = match client_and_redirect(&auth, &params).await {
         Ok(v) => v,
@@ -362,6 +392,7 @@ pub async fn start(State(auth): State<Auth>, headers: HeaderMap, uri: Uri) -> Re
     let pending = Pending {
         client_id: client.id.clone(),
         client_name: client.name.clone(),
+        origin: client.origin.as_str().to_owned(),
         redirect_uri: redirect_uri.clone(),
         state: state.clone(),
         code_challenge: challenge.to_owned(),
@@ -370,6 +401,25 @@ pub async fn start(State(auth): State<Auth>, headers: HeaderMap, uri: Uri) -> Re
         csrf: sha256_hex(csrf.as_bytes()),
         exp: unix_now() + REQUEST_TTL_SECS,
     };
+    // The CSRF cookie is (re)set on every start, so it outlives the flow.
+    let set_cookie = csrf_set_cookie(&auth, &csrf);
+    let with_csrf = |res: Response| session::with_cookie(res, &set_cookie);
+    match session::signed_in(&auth, &headers).await {
+        Ok(Some(s)) => {
+            let res = consent::after_sign_in(&auth, pending, &s.user, &csrf, ip).await;
+            return with_csrf(res);
+        }
+        Ok(None) => {}
+        Err(e) => return internal(&e),
+    }
+    if let Some(up) = auth
+        .upstream
+        .clone()
+        .filter(|_| !auth.config.local_logins())
+    {
+        let target = Target::Authorize(pending);
+        return upstream_login::begin(&auth, &up, target, &csrf, Some(set_cookie)).await;
+    }
     login_page(&auth, StatusCode::OK, &pending, &csrf, None, "", true)
 }
 

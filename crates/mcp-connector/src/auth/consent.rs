@@ -1,5 +1,6 @@
-//! `POST /authorize`: the login form (`step=login`) and the consent form
-//! (`step=consent`).
+//! `POST /authorize`: the login form (`step=login`), the company sign-in
+//! button (`step=upstream`), the consent form (`step=consent`) and its
+//! "not you?" (`step=switch`).
 //!
 //! Both forms carry the CSRF value twice, as a cookie and as a hidden
 //! field (double submit), and their sealed state carries its hash, so a
@@ -18,14 +19,16 @@ use mcp_connector_security::{SecretString, ct_eq, random_token, sha256_hex};
 use serde::{Deserialize, Serialize};
 
 use super::authorize::{
-    Pending, REQUEST_CONTEXT, csrf_from_cookie, error_page, form_action_source, internal,
-    login_page, redirect, redirect_error,
+    Pending, REQUEST_CONTEXT, REQUEST_TTL_SECS, csrf_from_cookie, error_page, form_action_source,
+    internal, login_page, redirect, redirect_error,
 };
 use super::events::{self, What};
 use super::issue::{self, CodeRequest};
-use super::pages::{self, RequestInfo, ScopeChoice};
+use super::login::Verified;
+use super::pages::{self, Person, Provenance, RequestInfo, ScopeChoice};
 use super::params::Params;
-use super::{Auth, ScopeSet, client_auth, login};
+use super::upstream::login::{self as upstream_login, Target};
+use super::{Auth, ScopeSet, client_auth, login, session};
 use crate::clock::unix_now;
 use crate::network::ClientIp;
 use crate::store::oauth::User;
@@ -34,9 +37,11 @@ use crate::store::oauth::User;
 const TICKET_CONTEXT: &str = "oauth-consent-ticket";
 /// How long a consent form stays usable after the login.
 const TICKET_TTL_SECS: i64 = 300;
-/// The one message for an unknown user, a wrong password and a disabled
-/// account: which of them it was is nobody's business at the login form.
+/// The one message for an unknown user and a wrong password: which of them
+/// it was is nobody's business at the login form.
 const BAD_LOGIN: &str = "Invalid user name or password.";
+/// For the right password of a disabled account.
+const DISABLED: &str = "Your account is disabled. Ask your administrator to enable it.";
 
 /// A logged-in user's pending consent, sealed into the consent form.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,9 +100,55 @@ pub async fn submit(
     let ip = extensions.get::<ClientIp>().map(|c| c.0);
     match form.get("step") {
         Some("login") => login_step(&auth, &form, csrf, ip).await,
+        Some("upstream") => upstream_step(&auth, &form, csrf).await,
         Some("consent") => consent_step(&auth, &form, csrf, ip).await,
+        Some("switch") => switch_step(&auth, &form, &headers, csrf).await,
         _ => bad_form(),
     }
+}
+
+/// The login form's sealed request, if it is this browser's and current.
+fn pending_of(auth: &Auth, form: &Params, csrf: &str) -> Result<Pending, Box<Response>> {
+    let Some(pending) = open::<Pending>(auth, REQUEST_CONTEXT, form.get("request")) else {
+        return Err(Box::new(bad_form()));
+    };
+    if !bound_to(&pending, csrf) {
+        return Err(Box::new(forbidden()));
+    }
+    if pending.exp < unix_now() {
+        return Err(Box::new(expired()));
+    }
+    Ok(pending)
+}
+
+/// "Sign in with your company account": off to the identity provider.
+async fn upstream_step(auth: &Auth, form: &Params, csrf: &str) -> Response {
+    let pending = match pending_of(auth, form, csrf) {
+        Ok(p) => p,
+        Err(res) => return *res,
+    };
+    let Some(up) = auth.upstream.clone() else {
+        return bad_form();
+    };
+    upstream_login::begin(auth, &up, Target::Authorize(pending), csrf, None).await
+}
+
+/// "Not you?": end the session and show the sign-in for the same request.
+async fn switch_step(auth: &Auth, form: &Params, headers: &HeaderMap, csrf: &str) -> Response {
+    let Some(ticket) = open::<Ticket>(auth, TICKET_CONTEXT, form.get("ticket")) else {
+        return bad_form();
+    };
+    if !bound_to(&ticket.req, csrf) {
+        return forbidden();
+    }
+    let clear = match session::end(auth, headers).await {
+        Ok(c) => c,
+        Err(e) => return internal(&e),
+    };
+    let mut pending = ticket.req;
+    pending.exp = unix_now() + REQUEST_TTL_SECS;
+    let page = login_page(auth, StatusCode::OK, &pending, csrf, None, "", false);
+    session::with_cookie(page, &clear)
 }
 
 /// Open a sealed JSON value; `None` if absent, forged or malformed.
@@ -124,14 +175,12 @@ async fn login_step(
     csrf: &str,
     ip: Option<std::net::IpAddr>,
 ) -> Response {
-    let Some(pending) = open::<Pending>(auth, REQUEST_CONTEXT, form.get("request")) else {
-        return bad_form();
+    let pending = match pending_of(auth, form, csrf) {
+        Ok(p) => p,
+        Err(res) => return *res,
     };
-    if !bound_to(&pending, csrf) {
-        return forbidden();
-    }
-    if pending.exp < unix_now() {
-        return expired();
+    if !auth.config.local_logins() {
+        return bad_form();
     }
     let username = form.get("username").unwrap_or("").trim().to_owned();
     let again = |status: StatusCode, message: &str| {
@@ -157,7 +206,30 @@ async fn login_step(
     }
     let password = SecretString::new(form.get("password").unwrap_or(""));
     let user = match login::verify(auth, &username, password).await {
-        Ok(u) => u,
+        Ok(Verified::Ok(u)) => u,
+        Ok(Verified::Disabled(u)) => {
+            // The right password: not a guess, the attempt does not count.
+            attempt.succeeded();
+            tracing::info!(user_id = %u.id, "login refused: account disabled");
+            let what = What::LoginDisabled {
+                username: &u.username,
+                client_id: &pending.client_id,
+            };
+            events::record_or_log(auth, what.from_ip(ip)).await;
+            return again(StatusCode::FORBIDDEN, DISABLED);
+        }
+        Ok(Verified::Refused) => {
+            // The reserved attempt stays counted as a failure.
+            drop(attempt);
+            tracing::info!("login refused");
+            // Refused whether or not this is recorded (never the password).
+            let what = What::LoginFailed {
+                username: &username,
+                client_id: &pending.client_id,
+            };
+            events::record_or_log(auth, what.from_ip(ip)).await;
+            return again(StatusCode::UNAUTHORIZED, BAD_LOGIN);
+        }
         Err(login::VerifyError::Busy(e)) => {
             // Not the user's fault: the attempt does not count.
             attempt.succeeded();
@@ -175,18 +247,6 @@ async fn login_step(
             return internal(&e);
         }
     };
-    let Some(user) = user else {
-        // The reserved attempt stays counted as a failure.
-        drop(attempt);
-        tracing::info!("login refused");
-        // Refused whether or not this is recorded (never the password).
-        let what = What::LoginFailed {
-            username: &username,
-            client_id: &pending.client_id,
-        };
-        events::record_or_log(auth, what.from_ip(ip)).await;
-        return again(StatusCode::UNAUTHORIZED, BAD_LOGIN);
-    };
     attempt.succeeded();
     tracing::info!(user_id = %user.id, client_id = %pending.client_id, "login succeeded");
     // Fail closed: no unaudited login goes on to the consent page.
@@ -198,7 +258,59 @@ async fn login_step(
     if let Err(e) = events::record(auth, what.from_ip(ip)).await {
         return internal(&e);
     }
-    consent_page(auth, pending, &user, csrf)
+    let cookie = match signed_in_now(auth, &user).await {
+        Ok(c) => c,
+        Err(res) => return *res,
+    };
+    let res = after_sign_in(auth, pending, &user, csrf, ip).await;
+    session::with_cookie(res, &cookie)
+}
+
+/// Note a local sign-in and start its session; the session cookie.
+pub(super) async fn signed_in_now(auth: &Auth, user: &User) -> Result<String, Box<Response>> {
+    if let Err(e) = auth.db.touch_user_login(&user.id, unix_now()).await {
+        return Err(Box::new(internal(&e)));
+    }
+    session::start(auth, user)
+        .await
+        .map_err(|e| Box::new(internal(&e)))
+}
+
+/// A signed-in user on with an authorization request: the consent page,
+/// or straight to the code for a client in `auth.skip_consent_for`.
+pub(crate) async fn after_sign_in(
+    auth: &Auth,
+    pending: Pending,
+    user: &User,
+    csrf: &str,
+    ip: Option<std::net::IpAddr>,
+) -> Response {
+    let skip = pending.origin == "cli"
+        && auth
+            .config
+            .skip_consent_for
+            .iter()
+            .any(|c| c == &pending.client_id);
+    if !skip {
+        return consent_page(auth, pending, user, csrf);
+    }
+    let requested = ScopeSet::parse(&pending.scope);
+    let granted: ScopeSet = offer(auth, &requested, &user.role)
+        .choices
+        .into_iter()
+        .filter(|c| c.checked)
+        .map(|c| c.scope)
+        .collect();
+    if granted.is_empty() {
+        return redirect_error(
+            auth,
+            &pending.redirect_uri,
+            pending.state.as_deref(),
+            "access_denied",
+            "your account may not grant any of the requested permissions",
+        );
+    }
+    grant_code(auth, &pending, &user.id, granted, ip, true).await
 }
 
 /// 429: the name at this address, or this address, used up its failures.
@@ -234,10 +346,16 @@ struct Offer {
 
 fn offer(auth: &Auth, requested: &ScopeSet, role: &str) -> Offer {
     let ceiling = auth.scopes.ceiling(role);
+    let served = auth.tools.served_tools();
     let choice = |s: &str, checked: bool| ScopeChoice {
         scope: s.to_owned(),
         checked,
         write: auth.scopes.is_write(s),
+        tools: served
+            .iter()
+            .filter(|t| auth.scopes.for_tool(t) == s)
+            .map(|t| t.name.to_string())
+            .collect(),
     };
     if requested.is_empty() {
         // Claude asks for no scope: offer what the role allows, reads
@@ -276,6 +394,8 @@ fn consent_page(auth: &Auth, pending: Pending, user: &User, csrf: &str) -> Respo
     let offered: ScopeSet = offer.choices.iter().map(|c| c.scope.clone()).collect();
     let (name, host) = pending.info();
     let form_action = form_action_source(&pending.redirect_uri);
+    let origin = pending.origin.clone();
+    let client_id = pending.client_id.clone();
     let ticket = Ticket {
         req: pending,
         user_id: user.id.clone(),
@@ -291,16 +411,31 @@ fn consent_page(auth: &Auth, pending: Pending, user: &User, csrf: &str) -> Respo
     let info = RequestInfo {
         client_name: &name,
         redirect_host: &host,
+        server_name: &auth.display_name,
+        provenance: provenance(&origin, &client_id, &host),
+    };
+    let person = Person {
+        username: &user.username,
+        email: user.email.as_deref(),
     };
     let body = pages::consent(
         &info,
-        &user.username,
+        &person,
         &offer.choices,
         &offer.not_granted,
         &sealed,
         csrf,
     );
     pages::html(StatusCode::OK, body, form_action.as_deref(), None)
+}
+
+/// How the consent page describes a client of `origin`.
+pub(super) fn provenance<'a>(origin: &str, client_id: &'a str, host: &'a str) -> Provenance<'a> {
+    match origin {
+        "cimd" => Provenance::MetadataDocument(client_id),
+        "dcr" => Provenance::Registered(host),
+        _ => Provenance::Admin,
+    }
 }
 
 async fn consent_step(
@@ -378,12 +513,25 @@ async fn consent_step(
     if granted.is_empty() {
         return denied("no permission was granted").await;
     }
+    grant_code(auth, req, &user.id, granted, ip, false).await
+}
+
+/// Issue the code of a consent (given, or skipped by configuration) and
+/// send it to the client, once the consent is recorded.
+async fn grant_code(
+    auth: &Auth,
+    req: &Pending,
+    user_id: &str,
+    granted: ScopeSet,
+    ip: Option<std::net::IpAddr>,
+    skipped: bool,
+) -> Response {
     let scopes = granted.to_string();
     let code = match issue::code(
         auth,
         &CodeRequest {
             client_id: req.client_id.clone(),
-            user_id: user.id.clone(),
+            user_id: user_id.to_owned(),
             redirect_uri: req.redirect_uri.clone(),
             code_challenge: req.code_challenge.clone(),
             scopes: granted,
@@ -395,13 +543,21 @@ async fn consent_step(
         Ok(c) => c,
         Err(e) => return internal(&e),
     };
-    tracing::info!(user_id = %user.id, client_id = %req.client_id, "authorization code issued");
+    tracing::info!(user_id = %user_id, client_id = %req.client_id, "authorization code issued");
     // Fail closed: the code is not handed out unless the consent is
     // recorded (the stored code then expires unused).
-    let what = What::ConsentGranted {
-        user_id: &user.id,
-        client_id: &req.client_id,
-        scopes: &scopes,
+    let what = if skipped {
+        What::ConsentSkipped {
+            user_id,
+            client_id: &req.client_id,
+            scopes: &scopes,
+        }
+    } else {
+        What::ConsentGranted {
+            user_id,
+            client_id: &req.client_id,
+            scopes: &scopes,
+        }
     };
     if let Err(e) = events::record(auth, what.from_ip(ip)).await {
         return internal(&e);

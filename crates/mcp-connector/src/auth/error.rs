@@ -41,6 +41,10 @@ pub enum OAuthError {
     AccessDenied(&'static str),
     #[error("temporarily_unavailable: too many attempts")]
     TooManyAttempts { retry_after_secs: u64 },
+    /// Something this request depends on (the identity provider's keys)
+    /// cannot be reached: 503, the client tries again.
+    #[error("temporarily_unavailable")]
+    Unavailable,
     #[error("server_error")]
     Internal(#[from] StoreError),
     /// What was about to be issued could not be recorded in the audit
@@ -63,7 +67,7 @@ impl OAuthError {
             Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
             Self::InvalidClientMetadata(_) => "invalid_client_metadata",
             Self::AccessDenied(_) => "access_denied",
-            Self::TooManyAttempts { .. } => "temporarily_unavailable",
+            Self::TooManyAttempts { .. } | Self::Unavailable => "temporarily_unavailable",
             Self::Internal(_) | Self::Audit(_) => "server_error",
         }
     }
@@ -73,6 +77,7 @@ impl OAuthError {
             Self::InvalidClient => StatusCode::UNAUTHORIZED,
             Self::AccessDenied(_) => StatusCode::FORBIDDEN,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) | Self::Audit(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -93,10 +98,15 @@ impl OAuthError {
                 (*m).into()
             }
             Self::UnsupportedGrantType => {
-                "grant_type must be authorization_code, refresh_token or client_credentials".into()
+                "grant_type must be authorization_code, refresh_token, client_credentials or \
+                 urn:ietf:params:oauth:grant-type:jwt-bearer (when enabled)"
+                    .into()
             }
             Self::InvalidTarget => "resource must be this server's MCP endpoint".into(),
             Self::TooManyAttempts { .. } => "too many attempts; try again later".into(),
+            Self::Unavailable => {
+                "a service this request depends on is unavailable; try again".into()
+            }
             Self::Internal(_) | Self::Audit(_) => {
                 "the server could not complete the request".into()
             }
@@ -129,6 +139,9 @@ impl IntoResponse for OAuthError {
             }
             Self::TooManyAttempts { retry_after_secs } => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            Self::Unavailable => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
             }
             _ => {}
         }

@@ -42,6 +42,42 @@ pub enum What<'a> {
         username: &'a str,
         client_id: &'a str,
     },
+    /// The right password for a disabled account (or a disabled account
+    /// proved by the identity provider): told so, and recorded.
+    LoginDisabled {
+        username: &'a str,
+        client_id: &'a str,
+    },
+    /// The company sign-in was refused: no mapped group, or the identity
+    /// provider did not complete it. `client_id` is empty for the
+    /// standalone sign-in.
+    UpstreamLoginRefused {
+        client_id: &'a str,
+        reason: &'static str,
+    },
+    /// The consent page was skipped (`auth.skip_consent_for`).
+    ConsentSkipped {
+        user_id: &'a str,
+        client_id: &'a str,
+        scopes: &'a str,
+    },
+    /// An ID-JAG assertion was refused at `/token`.
+    AssertionRefused {
+        client_id: &'a str,
+        reason: &'static str,
+    },
+    /// The identity provider refused a user at a re-check: every grant of
+    /// the user was revoked.
+    UpstreamRecheckRefused {
+        user_id: &'a str,
+        username: &'a str,
+        grants_revoked: u64,
+    },
+    /// A re-check changed the user's role (the groups mapping).
+    UpstreamRoleChanged {
+        user_id: &'a str,
+        role: &'a str,
+    },
     /// Refused before any password check: too many recent failures.
     LoginThrottled {
         username: &'a str,
@@ -109,6 +145,17 @@ pub enum What<'a> {
     PasswordChanged {
         username: &'a str,
     },
+    RoleChanged {
+        username: &'a str,
+        role: &'a str,
+    },
+    UserDeleted {
+        username: &'a str,
+    },
+    /// `grant revoke`.
+    GrantRevokedByOperator {
+        grant_id: &'a str,
+    },
     /// `token revoke`: the grant of a token ended by the operator.
     TokenRevokedByOperator,
 }
@@ -139,6 +186,11 @@ fn user(id: &str) -> String {
     format!("user:{id}")
 }
 
+/// `None` for an empty client id (the standalone sign-in has no client).
+fn nonempty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
 impl AuthEvent<'_> {
     /// The audit row this event becomes.
     pub fn to_audit(&self) -> AuditEvent {
@@ -159,7 +211,7 @@ impl AuthEvent<'_> {
                     (
                         "login_succeeded",
                         Some(user(user_id)),
-                        Some(client_id),
+                        nonempty(client_id),
                         None,
                     )
                 }
@@ -171,9 +223,62 @@ impl AuthEvent<'_> {
                     (
                         "login_failed",
                         None,
-                        Some(client_id),
+                        nonempty(client_id),
                         Some("invalid user name or password"),
                     )
+                }
+                What::LoginDisabled {
+                    username,
+                    client_id,
+                } => {
+                    put("user", json!(username));
+                    (
+                        "login_disabled",
+                        None,
+                        nonempty(client_id),
+                        Some("the account is disabled"),
+                    )
+                }
+                What::UpstreamLoginRefused { client_id, reason } => (
+                    "upstream_login_refused",
+                    None,
+                    nonempty(client_id),
+                    Some(reason),
+                ),
+                What::ConsentSkipped {
+                    user_id,
+                    client_id,
+                    scopes,
+                } => {
+                    put("scope", json!(scopes));
+                    (
+                        "consent_skipped",
+                        Some(user(user_id)),
+                        Some(client_id),
+                        None,
+                    )
+                }
+                What::AssertionRefused { client_id, reason } => {
+                    put("grant_type", json!("jwt-bearer"));
+                    ("assertion_refused", None, Some(client_id), Some(reason))
+                }
+                What::UpstreamRecheckRefused {
+                    user_id,
+                    username,
+                    grants_revoked,
+                } => {
+                    put("user", json!(username));
+                    put("grants_revoked", json!(grants_revoked));
+                    (
+                        "upstream_recheck_refused",
+                        Some(user(user_id)),
+                        None,
+                        Some("the identity provider refused the user"),
+                    )
+                }
+                What::UpstreamRoleChanged { user_id, role } => {
+                    put("role", json!(role));
+                    ("upstream_role_changed", Some(user(user_id)), None, None)
                 }
                 What::LoginThrottled {
                     username,
@@ -183,7 +288,7 @@ impl AuthEvent<'_> {
                     (
                         "login_throttled",
                         None,
-                        Some(client_id),
+                        nonempty(client_id),
                         Some("too many failed logins"),
                     )
                 }
@@ -295,6 +400,24 @@ impl AuthEvent<'_> {
                 What::PasswordChanged { username } => {
                     put("user", json!(username));
                     ("password_changed", Some(OPERATOR.into()), None, None)
+                }
+                What::RoleChanged { username, role } => {
+                    put("user", json!(username));
+                    put("role", json!(role));
+                    ("role_changed", Some(OPERATOR.into()), None, None)
+                }
+                What::UserDeleted { username } => {
+                    put("user", json!(username));
+                    ("user_deleted", Some(OPERATOR.into()), None, None)
+                }
+                What::GrantRevokedByOperator { grant_id } => {
+                    put("grant", json!(grant_id));
+                    (
+                        "grant_revoked_by_operator",
+                        Some(OPERATOR.into()),
+                        None,
+                        None,
+                    )
                 }
                 What::TokenRevokedByOperator => (
                     "token_revoked_by_operator",

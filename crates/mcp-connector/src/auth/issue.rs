@@ -2,6 +2,8 @@
 //! bits behind a prefix (so secret scanners can spot a leaked one) and is
 //! stored only as its SHA-256.
 
+use std::time::Duration;
+
 use mcp_connector_security::{random_token, sha256_hex};
 use serde::Serialize;
 
@@ -9,7 +11,7 @@ use super::Auth;
 use super::scope::ScopeSet;
 use crate::clock::unix_now;
 use crate::store::StoreError;
-use crate::store::oauth::{Grant, NewCode, NewToken, TokenKind};
+use crate::store::oauth::{self, Client, NewCode, NewToken, TokenKind};
 
 pub const ACCESS_PREFIX: &str = "mcpat_";
 pub const REFRESH_PREFIX: &str = "mcprt_";
@@ -56,7 +58,7 @@ pub struct CodeRequest {
 /// Create a grant and its authorization code; returns the code.
 pub async fn code(auth: &Auth, req: &CodeRequest) -> Result<String, StoreError> {
     let now = unix_now();
-    let grant = Grant {
+    let grant = oauth::Grant {
         id: id(),
         client_id: req.client_id.clone(),
         user_id: Some(req.user_id.clone()),
@@ -94,11 +96,31 @@ pub struct TokenRequest {
     pub refresh: bool,
 }
 
-/// Issue an access token (and a refresh token) from an existing grant.
+/// The access token lifetime for `client`: its own (`client add
+/// --access-token-ttl`), else `auth.access_token_ttl_secs`.
+pub fn access_ttl(auth: &Auth, client: &Client) -> Duration {
+    client
+        .access_token_ttl_secs
+        .and_then(|s| u64::try_from(s).ok())
+        .filter(|s| *s > 0)
+        .map_or(auth.config.access_token_ttl, Duration::from_secs)
+}
+
+/// Issue an access token (and a refresh token) from an existing grant,
+/// with the configured access token lifetime.
 pub async fn tokens(auth: &Auth, req: &TokenRequest) -> Result<TokenResponse, StoreError> {
+    tokens_for(auth, req, auth.config.access_token_ttl).await
+}
+
+/// [`tokens`] with an access token lifetime of `ttl`.
+pub async fn tokens_for(
+    auth: &Auth,
+    req: &TokenRequest,
+    ttl: Duration,
+) -> Result<TokenResponse, StoreError> {
     let now = unix_now();
     let access = credential(ACCESS_PREFIX);
-    let ttl = secs(auth.config.access_token_ttl);
+    let ttl = secs(ttl);
     let mut rows = vec![NewToken {
         token_hash: hash(&access),
         kind: TokenKind::Access,
@@ -138,28 +160,52 @@ pub async fn grant_and_tokens(
     refresh: bool,
 ) -> Result<TokenResponse, StoreError> {
     let grant = Grant {
-        id: id(),
         client_id: client_id.to_owned(),
         user_id: user_id.map(str::to_owned),
-        scopes: scopes.to_string(),
+        scopes: scopes.clone(),
+    };
+    new_grant_tokens(auth, &grant, auth.config.access_token_ttl, refresh).await
+}
+
+/// Who a grant without a code is for (`client_credentials`, `jwt-bearer`).
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub client_id: String,
+    pub user_id: Option<String>,
+    pub scopes: ScopeSet,
+}
+
+/// Create the grant `g` and issue its tokens, the access token living `ttl`.
+pub async fn new_grant_tokens(
+    auth: &Auth,
+    g: &Grant,
+    ttl: Duration,
+    refresh: bool,
+) -> Result<TokenResponse, StoreError> {
+    let grant = oauth::Grant {
+        id: id(),
+        client_id: g.client_id.clone(),
+        user_id: g.user_id.clone(),
+        scopes: g.scopes.to_string(),
         resource: auth.resource.to_string(),
         now: unix_now(),
     };
     auth.db.insert_grant(&grant).await?;
-    tokens(
+    tokens_for(
         auth,
         &TokenRequest {
             grant_id: grant.id,
-            client_id: client_id.to_owned(),
-            user_id: user_id.map(str::to_owned),
-            scopes: scopes.clone(),
+            client_id: g.client_id.clone(),
+            user_id: g.user_id.clone(),
+            scopes: g.scopes.clone(),
             resource: auth.resource.to_string(),
             refresh,
         },
+        ttl,
     )
     .await
 }
 
-fn secs(d: std::time::Duration) -> i64 {
+fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4)
 }

@@ -31,7 +31,7 @@ use super::Auth;
 use super::hashing::HashError;
 use super::throttle::Budget;
 use crate::store::StoreError;
-use crate::store::oauth::User;
+use crate::store::oauth::{User, UserSource};
 
 const WINDOW: Duration = Duration::from_secs(60);
 /// The window of the per-name backoff.
@@ -133,23 +133,41 @@ impl LoginLimiter {
     }
 }
 
-/// Check `password` for `username`. `Ok(None)` for an unknown user, a
-/// wrong password and a disabled account alike (the caller shows one
-/// message for all three); the argon2 work is done in every case so the
-/// response time does not tell them apart.
+/// The outcome of a password check.
+#[derive(Debug)]
+pub enum Verified {
+    /// The right password of an enabled local account.
+    Ok(User),
+    /// The right password of a disabled account: the person proved who
+    /// they are, so they are told why they cannot sign in.
+    Disabled(User),
+    /// An unknown user, a wrong password, or an account without a password
+    /// here (signs in with the identity provider): one answer for all.
+    Refused,
+}
+
+/// Check `password` for `username`. The argon2 work is done in every case
+/// (unknown users included) so the response time does not tell an unknown
+/// user from a wrong password.
 pub async fn verify(
     auth: &Auth,
     username: &str,
     password: SecretString,
-) -> Result<Option<User>, VerifyError> {
+) -> Result<Verified, VerifyError> {
     let user = if username.is_empty() || username.len() > 256 {
         None
     } else {
         auth.db.user_by_name(username).await?
     };
+    // Upstream accounts have no password here: checked like an unknown user.
+    let user = user.filter(|u| u.source == UserSource::Local);
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     let ok = auth.hasher.verify(hash, password).await?;
-    Ok(user.filter(|u| ok && !u.disabled))
+    Ok(match user {
+        Some(u) if ok && u.disabled => Verified::Disabled(u),
+        Some(u) if ok => Verified::Ok(u),
+        _ => Verified::Refused,
+    })
 }
 
 /// Why a password could not be checked.

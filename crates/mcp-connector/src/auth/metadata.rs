@@ -144,5 +144,18 @@ pub fn authorization_server_json(auth: &Auth) -> Value {
             Value::String(format!("{issuer}/register")),
         );
     }
+    // Enterprise-Managed Authorization: the JWT bearer grant with ID-JAG
+    // assertions, listed only when an issuer is configured.
+    if auth.id_jag.is_some()
+        && let Some(o) = doc.as_object_mut()
+    {
+        if let Some(Value::Array(g)) = o.get_mut("grant_types_supported") {
+            g.push(Value::String(super::id_jag::GRANT_TYPE.into()));
+        }
+        o.insert(
+            "authorization_grant_profiles_supported".into(),
+            json!([super::id_jag::PROFILE]),
+        );
+    }
     doc
 }

@@ -80,7 +80,10 @@ input[type=text],input[type=password]{width:100%;box-sizing:border-box;padding:.
 button{margin-top:1.2rem;padding:.6rem 1.2rem;border:0;border-radius:6px;font-size:1rem;cursor:pointer;background:#2457d6;color:#fff}\
 button.secondary{background:#e3e5ea;color:#1d1d1f;margin-left:.5rem}.error{color:#b00020;font-weight:600}\
 .muted{color:#666;font-size:.9rem}ul.scopes{list-style:none;padding:0}ul.scopes li{margin:.4rem 0}\
-ul.scopes label{display:inline;font-weight:400}code{background:#f0f1f4;padding:0 .25rem;border-radius:3px}";
+ul.scopes label{display:inline;font-weight:400}code{background:#f0f1f4;padding:0 .25rem;border-radius:3px}\
+.unverified{background:#fff3cd;color:#7a5200;border-radius:3px;padding:0 .3rem;font-weight:600}\
+button.link{background:none;color:#2457d6;padding:0;margin:0;font-size:.9rem;text-decoration:underline}\
+form.inline{margin:0}";
 
 fn document(title: &str, content: &str) -> String {
     format!(
@@ -113,43 +116,101 @@ fn scope_list(scopes: &[String]) -> String {
     out
 }
 
+/// How the client came to be known to this server, as the consent page
+/// says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provenance<'a> {
+    /// `client add`: an administrator registered it.
+    Admin,
+    /// Dynamic registration: it registered itself; its redirect host.
+    Registered(&'a str),
+    /// A Client ID Metadata Document at this URL.
+    MetadataDocument(&'a str),
+}
+
 /// What the login and consent pages show about the request.
 #[derive(Debug, Clone)]
 pub struct RequestInfo<'a> {
     pub client_name: &'a str,
     /// Host of the redirect URI: where the browser goes next.
     pub redirect_host: &'a str,
+    /// `server.display_name`.
+    pub server_name: &'a str,
+    pub provenance: Provenance<'a>,
 }
 
 fn intro(info: &RequestInfo<'_>, next: &str) -> String {
     format!(
-        "<p><strong>{}</strong> wants to access this server on your behalf. \
+        "<p><strong>{}</strong> wants to access <strong>{}</strong> on your behalf. \
          {next} you will be sent to <strong>{}</strong>.</p>",
         escape(info.client_name),
+        escape(info.server_name),
         escape(info.redirect_host)
     )
 }
 
-/// The login page.
-pub fn login(
-    info: &RequestInfo<'_>,
-    requested: &[String],
-    request: &str,
-    csrf: &str,
-    error: Option<&str>,
-    username: &str,
-) -> String {
-    let mut c = String::from("<h1>Sign in</h1>");
-    c.push_str(&intro(info, "After you sign in"));
-    c.push_str("<p class=\"muted\">Requested permissions:</p>");
-    c.push_str(&scope_list(requested));
-    if let Some(e) = error {
-        let _ = write!(c, "<p class=\"error\" role=\"alert\">{}</p>", escape(e));
+fn provenance(p: Provenance<'_>) -> String {
+    const UNVERIFIED: &str = "<span class=\"unverified\">Unverified</span>";
+    match p {
+        Provenance::Admin => {
+            "<p class=\"muted\" id=\"provenance\">Pre-registered by an administrator of this server.</p>"
+                .to_owned()
+        }
+        Provenance::Registered(host) => format!(
+            "<p class=\"muted\" id=\"provenance\">{UNVERIFIED} Registered itself at <strong>{}</strong>: \
+             its name is its own claim.</p>",
+            escape(host)
+        ),
+        Provenance::MetadataDocument(url) => format!(
+            "<p class=\"muted\" id=\"provenance\">{UNVERIFIED} Described by its metadata document at \
+             <code>{}</code>: its name is that document's claim.</p>",
+            escape(url)
+        ),
     }
-    c.push_str("<form method=\"post\" action=\"/authorize\">");
-    hidden(&mut c, "step", "login");
-    hidden(&mut c, "request", request);
-    hidden(&mut c, "csrf", csrf);
+}
+
+/// How a person may sign in on a page.
+#[derive(Debug, Clone, Copy)]
+pub struct SignInChoice<'a> {
+    /// A "Sign in with …" button for the company's identity provider, with
+    /// this label (its host).
+    pub upstream: Option<&'a str>,
+    /// The user name and password form.
+    pub local: bool,
+}
+
+/// The sign-in forms posting to `action` with `fields` (hidden).
+fn sign_in_forms(
+    c: &mut String,
+    action: &str,
+    fields: &[(&str, &str)],
+    choice: &SignInChoice<'_>,
+    username: &str,
+) {
+    if let Some(label) = choice.upstream {
+        let _ = write!(c, "<form method=\"post\" action=\"{}\">", escape(action));
+        hidden(c, "step", "upstream");
+        for (k, v) in fields {
+            hidden(c, k, v);
+        }
+        let _ = write!(
+            c,
+            "<button type=\"submit\" id=\"upstream\">Sign in with your company account</button>\
+             <p class=\"muted\">at {}</p></form>",
+            escape(label)
+        );
+        if choice.local {
+            c.push_str("<p class=\"muted\">Or with a password of this server:</p>");
+        }
+    }
+    if !choice.local {
+        return;
+    }
+    let _ = write!(c, "<form method=\"post\" action=\"{}\">", escape(action));
+    hidden(c, "step", "login");
+    for (k, v) in fields {
+        hidden(c, k, v);
+    }
     let _ = write!(
         c,
         "<label for=\"username\">User name</label>\
@@ -159,7 +220,71 @@ pub fn login(
          <button type=\"submit\" id=\"login\">Sign in</button></form>",
         escape(username)
     );
+}
+
+fn alert(c: &mut String, error: Option<&str>) {
+    if let Some(e) = error {
+        let _ = write!(c, "<p class=\"error\" role=\"alert\">{}</p>", escape(e));
+    }
+}
+
+/// The login page of an authorization request.
+pub fn login(
+    info: &RequestInfo<'_>,
+    requested: &[String],
+    request: &str,
+    csrf: &str,
+    error: Option<&str>,
+    username: &str,
+    choice: &SignInChoice<'_>,
+) -> String {
+    let mut c = String::from("<h1>Sign in</h1>");
+    c.push_str(&intro(info, "After you sign in"));
+    c.push_str("<p class=\"muted\">Requested permissions:</p>");
+    c.push_str(&scope_list(requested));
+    alert(&mut c, error);
+    sign_in_forms(
+        &mut c,
+        "/authorize",
+        &[("request", request), ("csrf", csrf)],
+        choice,
+        username,
+    );
     document("Sign in", &c)
+}
+
+/// The standalone sign-in page (`/signin`), which returns to `return_to`.
+pub fn sign_in(
+    server_name: &str,
+    return_to: &str,
+    csrf: &str,
+    error: Option<&str>,
+    username: &str,
+    choice: &SignInChoice<'_>,
+) -> String {
+    let mut c = format!("<h1>Sign in to {}</h1>", escape(server_name));
+    alert(&mut c, error);
+    sign_in_forms(
+        &mut c,
+        "/signin",
+        &[("return_to", return_to), ("csrf", csrf)],
+        choice,
+        username,
+    );
+    document("Sign in", &c)
+}
+
+/// `/signin` for a browser already signed in: who, and a sign-out button.
+pub fn signed_in(server_name: &str, username: &str, csrf: &str) -> String {
+    let mut c = format!(
+        "<h1>{}</h1><p>Signed in as <strong id=\"signed-in\">{}</strong>.</p>\
+         <form method=\"post\" action=\"/signout\">",
+        escape(server_name),
+        escape(username)
+    );
+    hidden(&mut c, "csrf", csrf);
+    c.push_str("<button type=\"submit\" id=\"signout\">Sign out</button></form>");
+    document("Signed in", &c)
 }
 
 /// One scope on the consent page.
@@ -168,24 +293,85 @@ pub struct ScopeChoice {
     pub scope: String,
     pub checked: bool,
     pub write: bool,
+    /// The served tools this scope unlocks (names).
+    pub tools: Vec<String>,
+}
+
+/// The signed-in person as the consent page shows them.
+#[derive(Debug, Clone)]
+pub struct Person<'a> {
+    pub username: &'a str,
+    pub email: Option<&'a str>,
+}
+
+fn scope_item(c: &mut String, i: usize, s: &ScopeChoice) {
+    let (what, detail) = if s.write {
+        (
+            "Change data",
+            "add, update or delete records through the tools below",
+        )
+    } else {
+        (
+            "Read data",
+            "look records up through the tools below; no changes",
+        )
+    };
+    let _ = write!(
+        c,
+        "<li><input type=\"checkbox\" id=\"scope{i}\" name=\"scope\" value=\"{}\"{}> \
+         <label for=\"scope{i}\"><strong>{what}</strong> <code>{}</code>{}</label>\
+         <div class=\"muted\">{detail}.",
+        escape(&s.scope),
+        if s.checked { " checked" } else { "" },
+        escape(&s.scope),
+        if s.write {
+            " (can change data)"
+        } else {
+            " (read only)"
+        }
+    );
+    if s.tools.is_empty() {
+        c.push_str(" No served tool uses it at the moment.");
+    } else {
+        c.push_str(" Tools: ");
+        let names: Vec<String> = s
+            .tools
+            .iter()
+            .map(|t| format!("<code>{}</code>", escape(t)))
+            .collect();
+        c.push_str(&names.join(", "));
+    }
+    c.push_str("</div></li>");
 }
 
 /// The consent page.
 pub fn consent(
     info: &RequestInfo<'_>,
-    username: &str,
+    person: &Person<'_>,
     choices: &[ScopeChoice],
     not_granted: &[String],
     ticket: &str,
     csrf: &str,
 ) -> String {
     let mut c = String::from("<h1>Allow access?</h1>");
+    let email = person
+        .email
+        .filter(|e| *e != person.username)
+        .map(|e| format!(" ({})", escape(e)))
+        .unwrap_or_default();
+    // "Not you?" ends the session and shows the sign-in again.
     let _ = write!(
         c,
-        "<p class=\"muted\">Signed in as <strong>{}</strong>.</p>",
-        escape(username)
+        "<form method=\"post\" action=\"/authorize\" class=\"inline\">\
+         <p class=\"muted\">Signed in as <strong id=\"signed-in\">{}</strong>{email}. ",
+        escape(person.username)
     );
+    hidden(&mut c, "step", "switch");
+    hidden(&mut c, "ticket", ticket);
+    hidden(&mut c, "csrf", csrf);
+    c.push_str("<button type=\"submit\" id=\"switch\" class=\"link\">Not you?</button></p></form>");
     c.push_str(&intro(info, "If you allow,"));
+    c.push_str(&provenance(info.provenance));
     c.push_str("<form method=\"post\" action=\"/authorize\">");
     hidden(&mut c, "step", "consent");
     hidden(&mut c, "ticket", ticket);
@@ -195,19 +381,7 @@ pub fn consent(
     } else {
         c.push_str("<p>Permissions to grant:</p><ul class=\"scopes\">");
         for (i, s) in choices.iter().enumerate() {
-            let _ = write!(
-                c,
-                "<li><input type=\"checkbox\" id=\"scope{i}\" name=\"scope\" value=\"{}\"{}> \
-                 <label for=\"scope{i}\"><code>{}</code>{}</label></li>",
-                escape(&s.scope),
-                if s.checked { " checked" } else { "" },
-                escape(&s.scope),
-                if s.write {
-                    " (can change data)"
-                } else {
-                    " (read only)"
-                }
-            );
+            scope_item(&mut c, i, s);
         }
         c.push_str("</ul>");
     }
@@ -250,8 +424,24 @@ mod tests {
         let info = RequestInfo {
             client_name: "<b>Evil</b>",
             redirect_host: "x\"y",
+            server_name: "<i>srv",
+            provenance: Provenance::MetadataDocument("https://e.example/<x>"),
         };
-        let page = login(&info, &["a<b".into()], "r\"", "c<", Some("<e>"), "u\"");
+        let choice = SignInChoice {
+            upstream: Some("<idp>"),
+            local: true,
+        };
+        let page = login(
+            &info,
+            &["a<b".into()],
+            "r\"",
+            "c<",
+            Some("<e>"),
+            "u\"",
+            &choice,
+        );
+        assert!(!page.contains("<idp>") && !page.contains("<i>srv"));
+        assert!(page.contains("id=\"upstream\"") && page.contains("id=\"login\""));
         assert!(!page.contains("<b>Evil"));
         assert!(page.contains("&lt;b&gt;Evil"));
         assert!(!page.contains("a<b"));
@@ -260,10 +450,17 @@ mod tests {
             scope: "s\"><script>".into(),
             checked: true,
             write: false,
+            tools: vec!["<t>".into()],
         }];
-        let page = consent(&info, "<u>", &choices, &["w<".into()], "t", "c");
+        let person = Person {
+            username: "<u>",
+            email: Some("<m>"),
+        };
+        let page = consent(&info, &person, &choices, &["w<".into()], "t", "c");
         assert!(!page.contains("<script>"));
-        assert!(!page.contains("<u>"));
+        assert!(!page.contains("<u>") && !page.contains("<m>") && !page.contains("<t>"));
+        assert!(!page.contains("<x>"));
+        assert!(page.contains("Unverified") && page.contains("id=\"switch\""));
         assert!(page.contains("id=\"allow\"") && page.contains("id=\"deny\""));
     }
 

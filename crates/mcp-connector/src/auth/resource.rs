@@ -8,7 +8,9 @@
 //! Opaque tokens (`mcpat_…`, mode `oauth`) are looked up by SHA-256 in the
 //! database with one join that also checks the grant, the client and the
 //! user ([`crate::store::Db::access_token`]); the token's stored resource
-//! must be this server's MCP URL (audience binding, RFC 8707). A validated
+//! must be this server's MCP URL (audience binding, RFC 8707), and it must
+//! have been used within `auth.access_token_idle_secs` (the idle timeout
+//! that bounds long-lived tokens for clients that never refresh). A validated
 //! token is cached in memory and revalidated once it is more than
 //! [`REVALIDATE_AFTER`] old. So a revocation, a disabled user or a changed
 //! role takes effect within about five seconds on every replica, without a
@@ -192,12 +194,24 @@ fn is_access_token_shaped(token: &str) -> bool {
     })
 }
 
-/// Validate an opaque access token against the database.
+/// How stale a token's stored last use may get before it is written
+/// again: a tenth of the idle timeout, between a second and an hour. The
+/// idle timeout is exact to this much, and a busy token costs one write per
+/// this interval instead of one per revalidation.
+fn touch_granularity(idle: i64) -> i64 {
+    (idle / 10).clamp(1, 3600)
+}
+
+/// Validate an opaque access token against the database: unexpired,
+/// unrevoked, used within the idle timeout, its user enabled (and its role
+/// read now).
 async fn opaque(auth: &Auth, token: &str, key: &Key) -> Result<Principal, Refusal> {
     if !is_access_token_shaped(token) {
         return Err(Refusal::Invalid(UNKNOWN));
     }
-    let row = match auth.db.access_token(&hex(key), unix_now()).await {
+    let now = unix_now();
+    let hash = hex(key);
+    let row = match auth.db.access_token(&hash, now).await {
         Ok(Some(row)) => row,
         Ok(None) => return Err(Refusal::Invalid(UNKNOWN)),
         Err(e) => {
@@ -205,6 +219,20 @@ async fn opaque(auth: &Auth, token: &str, key: &Key) -> Result<Principal, Refusa
             return Err(Refusal::Unavailable);
         }
     };
+    let idle = i64::try_from(auth.config.access_token_idle.as_secs()).unwrap_or(i64::MAX / 4);
+    if now - row.last_seen >= idle {
+        return Err(Refusal::Invalid(UNKNOWN));
+    }
+    if now - row.last_seen >= touch_granularity(idle) {
+        // Off the request path: a lost touch only makes the token look
+        // idle a little earlier.
+        let db = auth.db.clone();
+        tokio::spawn(async move {
+            if let Err(e) = db.touch_access_token(&hash, now).await {
+                tracing::warn!(error = %e, "could not record an access token's use");
+            }
+        });
+    }
     if !auth.is_this_resource(&row.resource) {
         return Err(Refusal::Invalid(
             "the access token was issued for another resource",
@@ -409,6 +437,13 @@ mod tests {
         ] {
             assert!(!is_access_token_shaped(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn touch_granularity_is_a_tenth_of_idle_within_bounds() {
+        assert_eq!(touch_granularity(7 * 24 * 3600), 3600);
+        assert_eq!(touch_granularity(600), 60);
+        assert_eq!(touch_granularity(3), 1);
     }
 
     #[test]

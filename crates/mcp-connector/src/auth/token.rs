@@ -1,5 +1,6 @@
 //! `POST /token` (RFC 6749 §3.2): the authorization code, refresh token and
-//! client credentials grants.
+//! client credentials grants, and the JWT bearer grant of Enterprise-Managed
+//! Authorization ([`super::id_jag`]).
 //!
 //! Codes are spent atomically before anything else is checked, so of two
 //! concurrent redemptions one wins and the other is a replay, which revokes
@@ -17,6 +18,7 @@ use mcp_connector_security::pkce::verify_s256;
 
 use super::client_auth::{self, Authenticated, Form};
 use super::events::{self, What};
+use super::id_jag;
 use super::issue::{self, TokenRequest, TokenResponse};
 use super::metadata::{endpoint_answer, no_store_json};
 use super::scope::ScopeSet;
@@ -48,10 +50,13 @@ async fn exchange(
 ) -> Result<TokenResponse, OAuthError> {
     let form = Form::from_form_body(headers, body)?;
     let grant_type = form.require("grant_type")?;
-    if !matches!(
-        grant_type,
-        "authorization_code" | "refresh_token" | "client_credentials"
-    ) {
+    let jwt_bearer = grant_type == id_jag::GRANT_TYPE && auth.id_jag.is_some();
+    if !jwt_bearer
+        && !matches!(
+            grant_type,
+            "authorization_code" | "refresh_token" | "client_credentials"
+        )
+    {
         return Err(OAuthError::UnsupportedGrantType);
     }
     let client = client_auth::authenticate(auth, headers, &form).await?;
@@ -61,6 +66,7 @@ async fn exchange(
         return Err(OAuthError::InvalidTarget);
     }
     match grant_type {
+        id_jag::GRANT_TYPE => jwt_bearer_grant(auth, &client, &form, ip).await,
         "authorization_code" => authorization_code(auth, &client, &form, ip).await,
         "refresh_token" => refresh_token(auth, &client, &form, ip).await,
         _ => client_credentials(auth, &client, &form, ip).await,
@@ -141,7 +147,7 @@ async fn authorization_code(
     }
     // Refresh tokens whether or not `offline_access` was asked for: Claude
     // often leaves it out and then loses the connection hourly.
-    let tokens = issue::tokens(
+    let tokens = issue::tokens_for(
         auth,
         &TokenRequest {
             grant_id: stored.grant_id,
@@ -151,6 +157,7 @@ async fn authorization_code(
             resource: auth.resource.to_string(),
             refresh: c.allows_grant("refresh_token"),
         },
+        issue::access_ttl(auth, c),
     )
     .await?;
     let user = Some(stored.user_id.as_str());
@@ -212,7 +219,7 @@ async fn refresh_token(
             ));
         }
     }
-    let tokens = issue::tokens(
+    let tokens = issue::tokens_for(
         auth,
         &TokenRequest {
             grant_id: rt.grant_id,
@@ -222,6 +229,7 @@ async fn refresh_token(
             resource: auth.resource.to_string(),
             refresh: true,
         },
+        issue::access_ttl(auth, c),
     )
     .await?;
     let user = rt.user_id.as_deref();
@@ -243,6 +251,33 @@ async fn client_credentials(
     let scopes = narrow(auth, &ScopeSet::parse(&c.scopes), form.get("scope"))?;
     let tokens = issue::grant_and_tokens(auth, &c.id, None, &scopes, false).await?;
     issued(auth, ip, "client_credentials", &c.id, None, tokens).await
+}
+
+/// The JWT bearer grant with an ID-JAG: every refusal is logged and
+/// recorded (the description is the short reason), issuance is audited.
+async fn jwt_bearer_grant(
+    auth: &Auth,
+    client: &Authenticated,
+    form: &Form,
+    ip: Option<IpAddr>,
+) -> Result<TokenResponse, OAuthError> {
+    let c = &client.client;
+    match id_jag::grant(auth, client, form).await {
+        Ok((tokens, user_id)) => {
+            issued(auth, ip, "jwt-bearer", &c.id, Some(&user_id), tokens).await
+        }
+        Err((e, reason)) => {
+            if let Some(reason) = reason {
+                tracing::warn!(client_id = %c.id, reason, "ID-JAG assertion refused");
+                let what = What::AssertionRefused {
+                    client_id: &c.id,
+                    reason,
+                };
+                events::record_or_log(auth, what.from_ip(ip)).await;
+            }
+            Err(e)
+        }
+    }
 }
 
 /// The scopes of a token request: `granted`, or the subset the `scope`

@@ -43,6 +43,10 @@ pub(super) enum GrantKind {
     /// A service acting as itself, with fixed scopes and no user.
     #[value(name = "client_credentials")]
     ClientCredentials,
+    /// Enterprise-Managed Authorization: ID-JAG assertions from the
+    /// company's identity provider (`[auth.id_jag]`), no consent screen.
+    #[value(name = "jwt-bearer")]
+    JwtBearer,
 }
 
 /// `client add`
@@ -56,12 +60,19 @@ pub(super) struct AddArgs {
     /// Allowed redirect URI (repeatable) [default: Claude's two callback URLs].
     #[arg(long = "redirect-uri", value_name = "URI")]
     redirect_uris: Vec<String>,
-    /// `client_credentials` for a service account (needs --scope).
-    #[arg(long, value_enum, default_value = "authorization_code")]
-    grant: GrantKind,
-    /// Scopes of a client_credentials client, space-separated.
+    /// Grant the client uses (repeatable): `authorization_code` (default),
+    /// `client_credentials` for a service account (needs --scope),
+    /// `jwt-bearer` for Enterprise-Managed Authorization.
+    #[arg(long = "grant", value_enum)]
+    grants: Vec<GrantKind>,
+    /// Scopes of a client_credentials client (required) or the most a
+    /// jwt-bearer client may get (default: all), space-separated.
     #[arg(long)]
     scope: Option<String>,
+    /// Lifetime of this client's access tokens (`90s`, `45m`, `12h`, `30d`;
+    /// at most 30 days) [default: auth.access_token_ttl_secs].
+    #[arg(long, value_parser = parse_ttl)]
+    access_token_ttl: Option<u64>,
     /// A public client (PKCE only, no secret), e.g. a desktop app.
     #[arg(long)]
     public: bool,
@@ -209,17 +220,51 @@ fn check_redirect_uri(raw: &str) -> anyhow::Result<String> {
     Ok(raw.to_owned())
 }
 
+/// `90`, `90s`, `45m`, `12h` or `30d` as seconds, at most 30 days.
+fn parse_ttl(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 12h, 45m or 30d"))?;
+    let secs = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86_400),
+        _ => None,
+    }
+    .ok_or_else(|| format!("`{text}` is not a duration like 12h, 45m or 30d"))?;
+    if secs == 0 || secs > crate::config::MAX_ACCESS_TOKEN_TTL_SECS {
+        return Err(format!("`{text}` must be between 1 second and 30 days"));
+    }
+    Ok(secs)
+}
+
 pub(super) fn add(args: &AddArgs) -> anyhow::Result<()> {
-    let credentials = args.grant == GrantKind::ClientCredentials;
+    let grants = if args.grants.is_empty() {
+        vec![GrantKind::AuthorizationCode]
+    } else {
+        args.grants.clone()
+    };
+    let code = grants.contains(&GrantKind::AuthorizationCode);
+    let credentials = grants.contains(&GrantKind::ClientCredentials);
+    let jwt_bearer = grants.contains(&GrantKind::JwtBearer);
     if credentials && args.public {
         bail!("a client_credentials client needs a secret: drop --public");
     }
-    if credentials && !args.redirect_uris.is_empty() {
-        bail!("a client_credentials client has no redirect URIs: drop --redirect-uri");
+    if jwt_bearer && args.public {
+        bail!("a jwt-bearer client authenticates with a secret: drop --public");
     }
-    if !credentials && args.scope.is_some() {
+    if !code && !args.redirect_uris.is_empty() {
+        bail!("only an authorization_code client has redirect URIs: drop --redirect-uri");
+    }
+    if !credentials && !jwt_bearer && args.scope.is_some() {
         bail!(
-            "--scope is for --grant client_credentials; the scopes of a user's client \
+            "--scope is for --grant client_credentials or jwt-bearer; the scopes of a user's client \
              are what the user grants on the consent page"
         );
     }
@@ -227,8 +272,8 @@ pub(super) fn add(args: &AddArgs) -> anyhow::Result<()> {
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         bail!("--name must be 1 to 100 printable characters");
     }
-    let scopes = match (&args.scope, credentials) {
-        (Some(raw), true) => {
+    let scopes = match &args.scope {
+        Some(raw) => {
             let set = ScopeSet::parse(raw);
             if set.is_empty() {
                 bail!("--scope is empty");
@@ -238,12 +283,12 @@ pub(super) fn add(args: &AddArgs) -> anyhow::Result<()> {
             }
             set
         }
-        (None, true) => bail!(
+        None if credentials => bail!(
             "--grant client_credentials needs --scope (for example --scope \"employees:read\")"
         ),
-        _ => ScopeSet::default(),
+        None => ScopeSet::default(),
     };
-    let redirect_uris: Vec<String> = if credentials {
+    let redirect_uris: Vec<String> = if !code {
         Vec::new()
     } else if args.redirect_uris.is_empty() {
         CLAUDE_REDIRECT_URIS
@@ -256,11 +301,16 @@ pub(super) fn add(args: &AddArgs) -> anyhow::Result<()> {
             .map(|u| check_redirect_uri(u))
             .collect::<anyhow::Result<_>>()?
     };
-    let grant_types: Vec<String> = if credentials {
-        vec!["client_credentials".to_owned()]
-    } else {
-        vec!["authorization_code".to_owned(), "refresh_token".to_owned()]
-    };
+    let mut grant_types: Vec<String> = Vec::new();
+    if code {
+        grant_types.extend(["authorization_code".to_owned(), "refresh_token".to_owned()]);
+    }
+    if credentials {
+        grant_types.push("client_credentials".to_owned());
+    }
+    if jwt_bearer {
+        grant_types.push(crate::auth::id_jag::GRANT_TYPE.to_owned());
+    }
     let secret = (!args.public).then(|| issue::credential(SECRET_PREFIX));
     // The token endpoint accepts Basic or form credentials from any
     // confidential client; `client_secret_basic` is the registered default.
@@ -279,10 +329,16 @@ pub(super) fn add(args: &AddArgs) -> anyhow::Result<()> {
             .filter(|s| !o.policy.supported.contains(s))
             .collect();
         if !unknown.is_empty() {
-            eprintln!(
-                "warning: {} not used by the served tools (they use: {})",
+            o.db.close().await;
+            bail!(
+                "unknown scope {} (the served tools use: {})",
                 unknown.join(", "),
                 o.policy.supported
+            );
+        }
+        if jwt_bearer && o.config.auth.id_jag.is_none() {
+            eprintln!(
+                "note: [auth.id_jag] is not configured; the jwt-bearer grant is refused until it is."
             );
         }
         let client = NewClient {
@@ -296,14 +352,23 @@ pub(super) fn add(args: &AddArgs) -> anyhow::Result<()> {
             origin: ClientOrigin::Cli,
             now: unix_now(),
         };
-        let stored = o.db.insert_client(&client).await.context("storing the client");
+        let mut stored = o.db.insert_client(&client).await.context("storing the client");
+        if stored.is_ok()
+            && let Some(ttl) = args.access_token_ttl
+        {
+            stored = o
+                .db
+                .set_client_access_ttl(&id, i64::try_from(ttl).ok())
+                .await
+                .context("storing the access token lifetime");
+        }
         let audited = match &stored {
             Ok(()) => {
-                let grant_type = grant_types.first().map_or("", String::as_str);
+                let grant_type = grant_types.join(" ");
                 o.record(What::ClientAdded {
                     client_id: &id,
                     name,
-                    grant_type,
+                    grant_type: &grant_type,
                 })
                 .await
             }
@@ -327,6 +392,7 @@ pub(super) fn add(args: &AddArgs) -> anyhow::Result<()> {
                     "grant_types": grant_types,
                     "scope": scopes.to_string(),
                     "token_endpoint_auth_method": auth_method,
+                    "access_token_ttl_secs": args.access_token_ttl,
                 }))?
             ),
             Format::Text => {
@@ -339,14 +405,27 @@ pub(super) fn add(args: &AddArgs) -> anyhow::Result<()> {
                 if !redirect_uris.is_empty() {
                     println!("  Redirect URIs:  {}", redirect_uris.join(" "));
                 }
-                if credentials {
+                if credentials || (jwt_bearer && !scopes.is_empty()) {
                     println!("  Scopes:         {scopes}");
+                }
+                if let Some(ttl) = args.access_token_ttl {
+                    println!("  Token lifetime: {ttl} s");
                 }
                 println!();
                 if secret.is_some() {
                     println!(
                         "The secret is shown only this once: it is stored hashed and cannot be \
                          recovered (revoke the client and add a new one if it is lost)."
+                    );
+                }
+                if jwt_bearer {
+                    println!(
+                        "Enterprise-Managed Authorization: the identity provider issues ID-JAG \
+                         assertions for this client id; the client exchanges them at {}/token \
+                         (grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer).",
+                        mcp_url
+                            .as_deref()
+                            .map_or("<public URL>", |u| u.trim_end_matches("/mcp"))
                     );
                 }
                 if credentials {
@@ -357,7 +436,7 @@ pub(super) fn add(args: &AddArgs) -> anyhow::Result<()> {
                             .as_deref()
                             .map_or("<public URL>", |u| u.trim_end_matches("/mcp"))
                     );
-                } else {
+                } else if code {
                     println!(
                         "In Claude (Pro, Max): Customize → Connectors → \"+\" → Add custom connector. \
                          Enter the URL {}, open \"Advanced settings\" and paste the client ID and secret. \
@@ -471,4 +550,20 @@ pub(super) fn revoke(args: &RevokeArgs) -> anyhow::Result<()> {
         );
         audited
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_units() {
+        assert_eq!(parse_ttl("90"), Ok(90));
+        assert_eq!(parse_ttl("45m"), Ok(2700));
+        assert_eq!(parse_ttl("12h"), Ok(43_200));
+        assert_eq!(parse_ttl("30d"), Ok(2_592_000));
+        for bad in ["31d", "0", "0s", "h", "12x", "-1h", "1.5h", ""] {
+            assert!(parse_ttl(bad).is_err(), "{bad}");
+        }
+    }
 }

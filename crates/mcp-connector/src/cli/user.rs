@@ -1,8 +1,10 @@
-//! `mcp-connector user …`: the accounts that log in on the authorization
-//! page.
+//! `mcp-connector user …`: the accounts that sign in: local ones (a
+//! password here) and upstream ones (created at their first sign-in with the
+//! company's identity provider).
 //!
-//! Passwords are read from standard input only (`--password-stdin`), never
-//! from the command line, where `ps` and shell history would show them.
+//! Passwords are never taken from the command line, where `ps` and shell
+//! history would show them: on a terminal they are asked for twice without
+//! echo; otherwise `--password-stdin` reads one line.
 
 use std::io::{BufRead as _, IsTerminal as _};
 
@@ -18,7 +20,7 @@ use crate::auth::events::What;
 use crate::auth::issue;
 use crate::clock::unix_now;
 use crate::store::StoreError;
-use crate::store::oauth::NewUser;
+use crate::store::oauth::{NewUser, UserSource};
 
 /// `user add`
 #[derive(Debug, Clone, Args)]
@@ -33,7 +35,8 @@ pub(super) struct AddArgs {
     role: String,
     #[arg(long)]
     email: Option<String>,
-    /// Read the password (one line) from standard input.
+    /// Read the password (one line) from standard input instead of asking
+    /// on the terminal.
     #[arg(long)]
     password_stdin: bool,
 }
@@ -47,12 +50,22 @@ pub(super) struct ListArgs {
     format: Format,
 }
 
-/// `user disable` / `user enable`
+/// `user disable` / `user enable` / `user delete`
 #[derive(Debug, Clone, Args)]
 pub(super) struct NameArgs {
     #[command(flatten)]
     config: ConfigArgs,
     username: String,
+}
+
+/// `user role`
+#[derive(Debug, Clone, Args)]
+pub(super) struct RoleArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    username: String,
+    /// `viewer`, `editor` or a role of `[auth.roles]`.
+    role: String,
 }
 
 /// `user passwd`
@@ -66,27 +79,31 @@ pub(super) struct PasswdArgs {
     password_stdin: bool,
 }
 
-/// One line of standard input, without its line ending.
+/// The password: one line of standard input with `--password-stdin`; on a
+/// terminal, asked for twice without echo.
 fn read_password(flag: bool) -> anyhow::Result<SecretString> {
     let stdin = std::io::stdin();
-    if !flag {
-        // A prompt would echo the password: there is no terminal handling
-        // in this binary, so the caller pipes it in explicitly.
+    if flag {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        let trimmed = line.trim_end_matches(['\r', '\n']).to_owned();
+        return Ok(SecretString::new(trimmed));
+    }
+    if !stdin.is_terminal() {
         bail!(
-            "pass --password-stdin and write the password on standard input, e.g.\n  \
+            "no terminal to ask for the password: pass --password-stdin and write it on standard input, e.g.\n  \
              read -rs PW && printf '%s\\n' \"$PW\" | mcp-connector user ... --password-stdin"
         );
     }
-    if stdin.is_terminal() {
-        eprintln!("password (visible as you type; end with Enter):");
+    let first = super::terminal::read_hidden("Password: ")?;
+    let second = super::terminal::read_hidden("Repeat password: ")?;
+    if first != second {
+        bail!("the two passwords differ; nothing was changed");
     }
-    let mut line = String::new();
-    stdin
-        .lock()
-        .read_line(&mut line)
-        .context("reading the password from standard input")?;
-    let trimmed = line.trim_end_matches(['\r', '\n']).to_owned();
-    Ok(SecretString::new(trimmed))
+    Ok(first)
 }
 
 /// A login name: 1 to 64 characters, no spaces or control characters.
@@ -170,13 +187,18 @@ pub(super) fn list(args: &ListArgs) -> anyhow::Result<()> {
             args.format,
             &users,
             "no users",
-            &["USERNAME", "ROLE", "EMAIL", "CREATED", "STATUS"],
+            &["NAME", "SOURCE", "ROLE", "STATUS", "LAST LOGIN", "EMAIL"],
             |u| {
                 json!({
                     "username": u.username,
+                    "source": u.source.as_str(),
                     "email": u.email,
+                    "display_name": u.display_name,
                     "role": u.role,
                     "disabled": u.disabled,
+                    "issuer": u.issuer,
+                    "subject": u.subject,
+                    "last_login_at": u.last_login_at,
                     "created_at": u.created_at,
                     "updated_at": u.updated_at,
                 })
@@ -184,13 +206,90 @@ pub(super) fn list(args: &ListArgs) -> anyhow::Result<()> {
             |u| {
                 vec![
                     u.username.clone(),
+                    u.source.as_str().to_owned(),
                     u.role.clone(),
-                    u.email.clone().unwrap_or_else(|| "-".to_owned()),
-                    when(Some(u.created_at)),
                     if u.disabled { "disabled" } else { "active" }.to_owned(),
+                    when(u.last_login_at),
+                    u.email.clone().unwrap_or_else(|| "-".to_owned()),
                 ]
             },
         )
+    })
+}
+
+/// `user role NAME ROLE`.
+pub(super) fn role(args: &RoleArgs) -> anyhow::Result<()> {
+    super::runtime()?.block_on(async {
+        let o = open(&args.config).await?;
+        if !o.policy.roles.contains_key(&args.role) {
+            o.db.close().await;
+            let known: Vec<&str> = o.policy.roles.keys().map(String::as_str).collect();
+            bail!(
+                "unknown role `{}` (roles: {}; more in [auth.roles])",
+                args.role,
+                known.join(", ")
+            );
+        }
+        let before = o.db.user_by_name(&args.username).await;
+        let found =
+            o.db.set_user_role(&args.username, &args.role, unix_now())
+                .await;
+        let audited = match found {
+            Ok(true) => {
+                let what = What::RoleChanged {
+                    username: &args.username,
+                    role: &args.role,
+                };
+                o.record(what).await
+            }
+            _ => Ok(()),
+        };
+        o.db.close().await;
+        if !found.context("updating the user")? {
+            bail!("no user `{}`", args.username);
+        }
+        println!(
+            "{} now has role {} (may grant {}); its live tokens are bounded by it within 5 seconds",
+            args.username,
+            args.role,
+            o.policy.ceiling(&args.role)
+        );
+        if let Ok(Some(u)) = before
+            && u.source == UserSource::Upstream
+        {
+            eprintln!(
+                "note: {} signs in with the identity provider; the groups mapping sets the role \
+                 again at the next sign-in or re-check",
+                args.username
+            );
+        }
+        audited
+    })
+}
+
+/// `user delete NAME`.
+pub(super) fn delete(args: &NameArgs) -> anyhow::Result<()> {
+    super::runtime()?.block_on(async {
+        let o = open(&args.config).await?;
+        let found = o.db.delete_user(&args.username).await;
+        let audited = match found {
+            Ok(true) => {
+                o.record(What::UserDeleted {
+                    username: &args.username,
+                })
+                .await
+            }
+            _ => Ok(()),
+        };
+        o.db.close().await;
+        if !found.context("deleting the user")? {
+            bail!("no user `{}`", args.username);
+        }
+        println!(
+            "deleted {} and its grants; its tokens stop working within 5 seconds",
+            args.username
+        );
+        audited
     })
 }
 

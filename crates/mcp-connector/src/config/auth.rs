@@ -7,6 +7,7 @@ use url::Url;
 
 use super::ConfigError;
 use super::file::{AuthSection, ExternalSection};
+use super::upstream::{self, IdJag, UpstreamIdp};
 
 /// How requests to `/mcp` are authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -47,8 +48,12 @@ pub struct ExternalIdp {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthConfig {
     pub mode: AuthMode,
-    /// Lifetime of an access token (default 1 hour).
+    /// Lifetime of an access token (default 1 hour, at most 30 days for
+    /// clients that never refresh); `client add --access-token-ttl`
+    /// overrides it per client.
     pub access_token_ttl: Duration,
+    /// An access token unused for this long is dead (default 7 days).
+    pub access_token_idle: Duration,
     /// Lifetime of a refresh token (default 30 days); each use rotates it.
     pub refresh_token_ttl: Duration,
     /// Lifetime of an authorization code (default 60 s).
@@ -83,13 +88,47 @@ pub struct AuthConfig {
     pub max_unused_registrations: u64,
     /// `Some` in `external` mode.
     pub external: Option<ExternalIdp>,
+    /// Pre-registered clients whose users are not asked to consent.
+    pub skip_consent_for: Vec<String>,
+    /// Lifetime of the browser session a sign-in starts.
+    pub session_ttl: Duration,
+    /// `[auth.upstream]`: sign-in delegated to the company's OpenID provider.
+    pub upstream: Option<UpstreamIdp>,
+    /// `[auth.id_jag]`: Enterprise-Managed Authorization at `/token`.
+    pub id_jag: Option<IdJag>,
 }
+
+impl AuthConfig {
+    /// Whether the connector's own password logins are offered.
+    pub fn local_logins(&self) -> bool {
+        self.upstream.as_ref().is_none_or(|u| u.local_logins)
+    }
+
+    /// The role names users may hold (`[auth.roles]`, or the defaults).
+    pub fn role_names(&self) -> Vec<String> {
+        role_names(&self.roles)
+    }
+}
+
+/// The default roles when `[auth.roles]` names none (see `ScopePolicy`).
+fn role_names(roles: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+    if roles.is_empty() {
+        vec!["editor".into(), "viewer".into()]
+    } else {
+        roles.keys().cloned().collect()
+    }
+}
+
+/// The longest access token lifetime: clients that never refresh (Claude's
+/// custom connectors) would otherwise sign their users out hourly.
+pub const MAX_ACCESS_TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
 
 impl Default for AuthConfig {
     fn default() -> Self {
         Self {
             mode: AuthMode::None,
             access_token_ttl: Duration::from_secs(3600),
+            access_token_idle: Duration::from_secs(7 * 24 * 3600),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             code_ttl: Duration::from_secs(60),
             refresh_grace: Duration::from_secs(30),
@@ -110,6 +149,10 @@ impl Default for AuthConfig {
             // what a flood can pile up until then.
             max_unused_registrations: 10_000,
             external: None,
+            skip_consent_for: Vec::new(),
+            session_ttl: Duration::from_secs(12 * 3600),
+            upstream: None,
+            id_jag: None,
         }
     }
 }
@@ -126,8 +169,13 @@ fn ttl(key: &'static str, v: Option<u64>, d: Duration, max: u64) -> Result<Durat
     }
 }
 
-/// Validate `[auth]`. `mode` is the flag's value if one was given.
-pub(super) fn auth(s: AuthSection, mode: Option<AuthMode>) -> Result<AuthConfig, ConfigError> {
+/// Validate `[auth]`. `mode` is the flag's value if one was given; `env`
+/// looks up environment variables (the upstream client secret).
+pub(super) fn auth(
+    s: AuthSection,
+    mode: Option<AuthMode>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<AuthConfig, ConfigError> {
     let d = AuthConfig::default();
     let mode = match (mode, s.mode.as_deref()) {
         (Some(m), _) => m,
@@ -174,13 +222,49 @@ pub(super) fn auth(s: AuthSection, mode: Option<AuthMode>) -> Result<AuthConfig,
         (AuthMode::External, Some(e)) => Some(external(e)?),
         (_, _) => None,
     };
+    let upstream = match s.upstream {
+        Some(_) if mode != AuthMode::OAuth => {
+            return Err(ConfigError::invalid(
+                "auth.upstream",
+                "signing in with an identity provider needs auth.mode = \"oauth\"",
+            ));
+        }
+        Some(u) => Some(upstream::upstream(u, &role_names(&roles), env)?),
+        None => None,
+    };
+    let id_jag = match s.id_jag {
+        Some(_) if mode != AuthMode::OAuth => {
+            return Err(ConfigError::invalid(
+                "auth.id_jag",
+                "Enterprise-Managed Authorization needs auth.mode = \"oauth\"",
+            ));
+        }
+        Some(j) => Some(upstream::id_jag(j, upstream.as_ref())?),
+        None => None,
+    };
+    let skip_consent_for = s.skip_consent_for.unwrap_or_default();
+    if let Some(bad) = skip_consent_for
+        .iter()
+        .find(|c| !c.starts_with("mcpc_") || c.len() > 64)
+    {
+        return Err(ConfigError::invalid(
+            "auth.skip_consent_for",
+            format!("`{bad}` is not a client id from `client add` (mcpc_…)"),
+        ));
+    }
     Ok(AuthConfig {
         mode,
         access_token_ttl: ttl(
             "auth.access_token_ttl_secs",
             s.access_token_ttl_secs,
             d.access_token_ttl,
-            24 * 3600,
+            MAX_ACCESS_TOKEN_TTL_SECS,
+        )?,
+        access_token_idle: ttl(
+            "auth.access_token_idle_secs",
+            s.access_token_idle_secs,
+            d.access_token_idle,
+            365 * 24 * 3600,
         )?,
         refresh_token_ttl: ttl(
             "auth.refresh_token_ttl_secs",
@@ -246,6 +330,15 @@ pub(super) fn auth(s: AuthSection, mode: Option<AuthMode>) -> Result<AuthConfig,
             None => d.max_unused_registrations,
         },
         external,
+        skip_consent_for,
+        session_ttl: ttl(
+            "auth.session_ttl_secs",
+            s.session_ttl_secs,
+            d.session_ttl,
+            MAX_ACCESS_TOKEN_TTL_SECS,
+        )?,
+        upstream,
+        id_jag,
     })
 }
 

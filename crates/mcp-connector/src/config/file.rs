@@ -173,6 +173,58 @@ pub struct AuthSection {
     pub roles: Option<std::collections::BTreeMap<String, Vec<String>>>,
     /// `[auth.external]`, for `mode = "external"`.
     pub external: Option<ExternalSection>,
+    /// An access token unused for this long stops working (default 7 days).
+    pub access_token_idle_secs: Option<u64>,
+    /// Clients (`mcpc_…` ids from `client add`) whose users are not asked
+    /// to consent: they get what the consent page would have pre-selected.
+    pub skip_consent_for: Option<Vec<String>>,
+    /// Lifetime of the connector's browser session after a sign-in
+    /// (default 12 hours).
+    pub session_ttl_secs: Option<u64>,
+    /// `[auth.upstream]`: sign in with the company's OpenID Connect provider.
+    pub upstream: Option<UpstreamSection>,
+    /// `[auth.id_jag]`: Enterprise-Managed Authorization (ID-JAG assertions
+    /// at `/token`).
+    pub id_jag: Option<IdJagSection>,
+}
+
+/// `[auth.upstream]`
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSection {
+    /// The provider's issuer, exactly as in its discovery document and its
+    /// ID tokens (`{issuer}/.well-known/openid-configuration`).
+    pub issuer: String,
+    /// The connector's client id at the provider.
+    pub client_id: String,
+    /// Its client secret; the environment variable
+    /// `MCP_CONNECTOR_UPSTREAM_CLIENT_SECRET` takes precedence.
+    pub client_secret: Option<String>,
+    /// `client_secret_basic` (default) or `client_secret_post`.
+    pub client_auth: Option<String>,
+    /// Scopes requested at the provider (default `["openid", "email", "profile"]`).
+    pub scopes: Option<Vec<String>>,
+    /// The ID token claim holding the user's groups (default `groups`).
+    pub groups_claim: Option<String>,
+    /// Role of a user in no mapped group; `""` (default) refuses the login.
+    pub default_role: Option<String>,
+    /// Keep the connector's own password logins too (default true).
+    pub local_logins: Option<bool>,
+    /// Re-check each signed-in user at the provider this often, in seconds
+    /// (default 3600; 0 turns it off).
+    pub recheck_secs: Option<u64>,
+    /// Group name → role of `[auth.roles]`.
+    pub roles: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// `[auth.id_jag]`
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdJagSection {
+    /// The `iss` of the assertions (default: `auth.upstream.issuer`).
+    pub issuer: Option<String>,
+    /// Where the issuer's keys are (default: its discovery document's `jwks_uri`).
+    pub jwks_url: Option<String>,
 }
 
 /// `[auth.external]`
@@ -197,6 +249,8 @@ pub struct ServerSection {
     pub listen: Option<String>,
     /// The external origin clients use, e.g. `https://tools.example.com`.
     pub public_url: Option<String>,
+    /// The name the sign-in and consent pages give this server.
+    pub display_name: Option<String>,
     /// Extra `Host` values to accept (names or `name:port`).
     pub allowed_hosts: Option<Vec<String>>,
     /// Extra browser origins to accept, e.g. `https://inspector.example.com`.

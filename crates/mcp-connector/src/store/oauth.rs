@@ -6,12 +6,18 @@
 //! placeholders and run on either backend through `on_read!`/`on_write!` (see `store.rs`).
 
 pub mod clients;
+pub mod signins;
 pub mod tokens;
+pub mod upstream;
 pub mod users;
 
 pub use clients::{Client, ClientOrigin, NewClient};
-pub use tokens::{AccessToken, CodeRedemption, Grant, NewCode, NewToken, RefreshToken, TokenKind};
-pub use users::{NewUser, User};
+pub use signins::StateClaim;
+pub use tokens::{
+    AccessToken, CodeRedemption, Grant, GrantRow, NewCode, NewToken, RefreshToken, TokenKind,
+};
+pub use upstream::DueRecheck;
+pub use users::{NO_PASSWORD, NewUser, UpstreamLogin, User, UserSource};
 
 use super::StoreError;
 

@@ -418,7 +418,8 @@ db_test!(disabled_user_cannot_log_in, Opts::oauth(), |srv| {
     let refused = authorize_code(&srv, &params)
         .await
         .expect_err("login refused");
-    assert_eq!(refused.status(), 401);
+    // Issue 12: the right password of a disabled account is told so (403).
+    assert_eq!(refused.status(), 403);
 });
 
 db_test!(

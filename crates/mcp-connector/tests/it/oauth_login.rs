@@ -103,7 +103,15 @@ db_test!(disabled_user_cannot_log_in, Opts::oauth(), |srv| {
         .set_user_disabled("alice", true, unix_now())
         .await
         .unwrap();
+    // Issue 12: the right password of a disabled account is told that the
+    // account is disabled (the person proved who they are)...
     let res = try_login(&srv, &p, "alice", PASSWORD).await;
+    assert_eq!(res.status().as_u16(), 403);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Your account is disabled"), "{html}");
+    assert!(!html.contains("name=\"ticket\""));
+    // ...a wrong password learns nothing more than for any account.
+    let res = try_login(&srv, &p, "alice", "wrong password!!").await;
     assert_eq!(res.status().as_u16(), 401);
     let html = res.text().await.unwrap();
     assert!(html.contains("Invalid user name or password."));

@@ -64,6 +64,8 @@ pub struct Client {
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// `client add --access-token-ttl`, in seconds.
+    pub access_token_ttl_secs: Option<i64>,
 }
 
 impl Client {
@@ -73,7 +75,7 @@ impl Client {
     }
 }
 
-const COLUMNS: &str = "id, secret_hash, name, redirect_uris, grant_types, scopes, auth_method, origin, created_at, last_used_at, revoked_at";
+const COLUMNS: &str = "id, secret_hash, name, redirect_uris, grant_types, scopes, auth_method, origin, created_at, last_used_at, revoked_at, access_token_ttl_secs";
 
 fn client<R>(r: &R) -> Result<Client, StoreError>
 where
@@ -100,6 +102,7 @@ where
         created_at: r.try_get(8)?,
         last_used_at: r.try_get(9)?,
         revoked_at: r.try_get(10)?,
+        access_token_ttl_secs: r.try_get(11)?,
     })
 }
 
@@ -145,6 +148,23 @@ impl Db {
             .execute(pool)
             .await?
             .rows_affected());
+        Ok(())
+    }
+
+    /// Give client `id` its own access token lifetime (`None`: the default).
+    pub async fn set_client_access_ttl(
+        &self,
+        id: &str,
+        secs: Option<i64>,
+    ) -> Result<(), StoreError> {
+        on_write!(self, |pool| sqlx::query(
+            "UPDATE oauth_clients SET access_token_ttl_secs = $1 WHERE id = $2"
+        )
+        .bind(secs)
+        .bind(id)
+        .execute(pool)
+        .await?
+        .rows_affected());
         Ok(())
     }
 

@@ -89,6 +89,25 @@ pub struct AccessToken {
     pub scopes: String,
     pub resource: String,
     pub expires_at: i64,
+    /// When the token was last seen in use (to the granularity of
+    /// [`Db::touch_access_token`]), or issued.
+    pub last_seen: i64,
+}
+
+/// A grant as `grant list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRow {
+    pub id: String,
+    pub client_id: String,
+    pub client_name: Option<String>,
+    pub user_id: Option<String>,
+    pub username: Option<String>,
+    pub scopes: String,
+    pub created_at: i64,
+    /// The latest use of one of its access tokens.
+    pub last_used_at: Option<i64>,
+    /// Whether an unexpired token or code is left.
+    pub live: bool,
 }
 
 /// A refresh token, live or not: the token endpoint tells reuse apart from
@@ -109,7 +128,8 @@ pub struct RefreshToken {
 
 /// Validation query: the token is an unexpired, unrevoked access token of a
 /// live grant, live client and enabled user.
-const ACCESS_SQL: &str = "SELECT t.grant_id, t.client_id, t.user_id, u.username, u.email, u.role, t.scopes, t.resource, t.expires_at \
+const ACCESS_SQL: &str = "SELECT t.grant_id, t.client_id, t.user_id, u.username, u.email, u.role, t.scopes, t.resource, t.expires_at, \
+            COALESCE(t.last_used_at, t.created_at) \
      FROM oauth_tokens t \
      JOIN oauth_grants g ON g.id = t.grant_id \
      JOIN oauth_clients c ON c.id = t.client_id \
@@ -267,7 +287,67 @@ impl Db {
                 scopes: r.try_get(6)?,
                 resource: r.try_get(7)?,
                 expires_at: r.try_get(8)?,
+                last_seen: r.try_get(9)?,
             }))
+        })
+    }
+
+    /// Note that the access token `token_hash` was used at `now`.
+    pub async fn touch_access_token(&self, token_hash: &str, now: i64) -> Result<(), StoreError> {
+        on_write!(self, |pool| sqlx::query(
+            "UPDATE oauth_tokens SET last_used_at = $1 WHERE token_hash = $2 AND kind = 'access'"
+        )
+        .bind(now)
+        .bind(token_hash)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
+    /// Unrevoked grants, newest first, of `user_id` and/or `client_id` when
+    /// given; `live` tells whether anything unexpired is left of each.
+    pub async fn list_grants(
+        &self,
+        user_id: Option<&str>,
+        client_id: Option<&str>,
+        now: i64,
+    ) -> Result<Vec<GrantRow>, StoreError> {
+        let sql = "SELECT g.id, g.client_id, c.name, g.user_id, u.username, g.scopes, g.created_at, \
+                   (SELECT MAX(COALESCE(t.last_used_at, t.created_at)) FROM oauth_tokens t WHERE t.grant_id = g.id AND t.kind = 'access'), \
+                   CASE WHEN EXISTS (SELECT 1 FROM oauth_tokens t WHERE t.grant_id = g.id AND t.expires_at > $1) \
+                          OR EXISTS (SELECT 1 FROM oauth_codes k WHERE k.grant_id = g.id AND k.expires_at > $1 AND k.used_at IS NULL) \
+                        THEN CAST(1 AS BIGINT) ELSE CAST(0 AS BIGINT) END \
+                   FROM oauth_grants g \
+                   LEFT JOIN oauth_clients c ON c.id = g.client_id \
+                   LEFT JOIN oauth_users u ON u.id = g.user_id \
+                   WHERE g.revoked_at IS NULL \
+                     AND (CAST($2 AS TEXT) IS NULL OR g.user_id = $2) \
+                     AND (CAST($3 AS TEXT) IS NULL OR g.client_id = $3) \
+                   ORDER BY g.created_at DESC, g.id";
+        on_read!(self, |pool| {
+            let rows = sqlx::query(sql)
+                .bind(now)
+                .bind(user_id)
+                .bind(client_id)
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    let live: i64 = r.try_get(8)?;
+                    Ok(GrantRow {
+                        id: r.try_get(0)?,
+                        client_id: r.try_get(1)?,
+                        client_name: r.try_get(2)?,
+                        user_id: r.try_get(3)?,
+                        username: r.try_get(4)?,
+                        scopes: r.try_get(5)?,
+                        created_at: r.try_get(6)?,
+                        last_used_at: r.try_get(7)?,
+                        live: live != 0,
+                    })
+                })
+                .collect()
         })
     }
 
@@ -314,16 +394,17 @@ impl Db {
     }
 
     /// Revoke grant `grant_id` and with it every token issued from it.
-    pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
-        on_write!(self, |pool| sqlx::query(
+    /// `false` if no unrevoked grant has that id.
+    pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<bool, StoreError> {
+        Ok(on_write!(self, |pool| sqlx::query(
             "UPDATE oauth_grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL"
         )
         .bind(now)
         .bind(grant_id)
         .execute(pool)
         .await?
-        .rows_affected());
-        Ok(())
+        .rows_affected())
+            > 0)
     }
 
     /// Revoke the grant of the token with hash `token_hash` (access or
@@ -375,6 +456,8 @@ impl Db {
                 "DELETE FROM oauth_codes WHERE expires_at < $1",
                 "DELETE FROM oauth_tokens WHERE expires_at < $1",
                 "DELETE FROM oauth_used_nonces WHERE expires_at < $1",
+                "DELETE FROM auth_sessions WHERE expires_at < $1",
+                "DELETE FROM oauth_upstream_states WHERE expires_at < $1",
                 "DELETE FROM oauth_grants WHERE created_at < $1 \
                  AND NOT EXISTS (SELECT 1 FROM oauth_tokens t WHERE t.grant_id = oauth_grants.id) \
                  AND NOT EXISTS (SELECT 1 FROM oauth_codes c WHERE c.grant_id = oauth_grants.id)",
