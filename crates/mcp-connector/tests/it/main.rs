@@ -4,6 +4,7 @@
 #![allow(unreachable_pub)]
 
 mod common;
+mod idp;
 
 mod audit;
 mod cli;
@@ -45,3 +46,4 @@ mod sessions;
 mod shutdown;
 mod store;
 mod tls;
+mod upstream_fake;

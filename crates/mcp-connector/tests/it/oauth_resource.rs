@@ -98,7 +98,7 @@ pub async fn call(srv: &TestServer, token: &str, tool: &str, args: Value) -> (u1
     (status, read_message(res).await)
 }
 
-async fn tool_names(srv: &TestServer, token: &str) -> Vec<String> {
+pub async fn tool_names(srv: &TestServer, token: &str) -> Vec<String> {
     let res = post_bearer(srv, token, &rpc("tools/list", json!({}))).await;
     assert_eq!(res.status(), 200);
     let reply = read_message(res).await;
