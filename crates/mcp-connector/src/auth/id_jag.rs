@@ -31,7 +31,6 @@ use serde_json::Value;
 use url::Url;
 
 use super::client_auth::Authenticated;
-use super::external::describe;
 use super::issue::{self, TokenResponse};
 use super::jwks::{KeyCache, is_accepted_alg};
 use super::scope::ScopeSet;
@@ -203,6 +202,22 @@ impl Verifier {
             return Ok(Err(last));
         };
         Ok(check(auth, &c, client_id).map(|()| c))
+    }
+}
+
+/// A fixed reason per failure: never the library's message (it may quote
+/// claims).
+fn describe(e: &jsonwebtoken::errors::Error) -> Refusal {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match e.kind() {
+        K::ExpiredSignature => "the assertion has expired",
+        K::ImmatureSignature => "the assertion is not valid yet",
+        K::InvalidIssuer => "the assertion's issuer is not trusted",
+        K::InvalidAudience => "the assertion was issued for another authorization server",
+        K::InvalidSignature => "the assertion's signature is invalid",
+        K::MissingRequiredClaim(_) => "the assertion lacks a required claim",
+        K::InvalidAlgorithm => "the assertion's signing algorithm is not accepted",
+        _ => "the assertion is malformed",
     }
 }
 

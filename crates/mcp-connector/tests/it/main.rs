@@ -22,6 +22,7 @@ mod edge;
 mod examples;
 mod first_run;
 mod guarded_writes;
+mod id_jag;
 mod limits;
 mod network;
 mod oauth_audit;
