@@ -106,7 +106,10 @@ idp_test!(accepted_once_without_consent, true, |idp, srv| {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((user.username.as_str(), user.role.as_str()), ("alice", "editor"));
+    assert_eq!(
+        (user.username.as_str(), user.role.as_str()),
+        ("alice", "editor")
+    );
     // The same assertion again: its jti was seen.
     refused(&srv, &client, &assertion, "already used").await;
     // The grant is audited.
@@ -133,12 +136,24 @@ idp_test!(every_wrong_assertion_is_invalid_grant, true, |idp, srv| {
     let typ = Some("oauth-id-jag+jwt");
     let now = unix_now();
     for (over, why) in [
-        (json!({"aud": "https://other-as.example"}), "another authorization server"),
-        (json!({"aud": [srv.base, "https://x.example"]}), "another authorization server"),
+        (
+            json!({"aud": "https://other-as.example"}),
+            "another authorization server",
+        ),
+        (
+            json!({"aud": [srv.base, "https://x.example"]}),
+            "another authorization server",
+        ),
         (json!({"client_id": "mcpc_someone_else"}), "another client"),
-        (json!({"resource": "https://other.example/mcp"}), "another resource"),
+        (
+            json!({"resource": "https://other.example/mcp"}),
+            "another resource",
+        ),
         (json!({"iat": now - 900, "exp": now - 600}), "expired"),
-        (json!({"iat": now, "exp": now + 900}), "longer than five minutes"),
+        (
+            json!({"iat": now, "exp": now + 900}),
+            "longer than five minutes",
+        ),
         (json!({"iss": "https://unknown-idp.example"}), "not trusted"),
         (json!({"jti": null}), "jti"),
         (json!({"iat": null}), "iat"),
@@ -166,24 +181,40 @@ idp_test!(every_wrong_assertion_is_invalid_grant, true, |idp, srv| {
     refused(&srv, &client, "not.a.jwt", "").await;
     // None of these created a user or a token.
     assert!(srv.state.db.list_users().await.unwrap().is_empty());
-    assert!(srv.state.db.list_grants(None, None, unix_now()).await.unwrap().is_empty());
+    assert!(
+        srv.state
+            .db
+            .list_grants(None, None, unix_now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 });
 
-idp_test!(client_must_authenticate_and_be_allowed_the_grant, true, |idp, srv| {
-    let client = jag_client(&srv, "").await;
-    let a = idp.sign(Some("oauth-id-jag+jwt"), &claims(&srv, &idp, &client.0));
-    let wrong = (client.0.clone(), "mcpcs_wrong".to_owned());
-    expect_error(exchange(&srv, &wrong, &a, None).await, 401, "invalid_client").await;
-    // A client registered for the authorization code grant only.
-    let spec = ClientSpec {
-        secret: true,
-        ..ClientSpec::default()
-    };
-    let (other, secret) = insert_client(&srv, &spec).await;
-    let a = idp.sign(Some("oauth-id-jag+jwt"), &claims(&srv, &idp, &other));
-    let res = exchange(&srv, &(other, secret.unwrap()), &a, None).await;
-    expect_error(res, 400, "unauthorized_client").await;
-});
+idp_test!(
+    client_must_authenticate_and_be_allowed_the_grant,
+    true,
+    |idp, srv| {
+        let client = jag_client(&srv, "").await;
+        let a = idp.sign(Some("oauth-id-jag+jwt"), &claims(&srv, &idp, &client.0));
+        let wrong = (client.0.clone(), "mcpcs_wrong".to_owned());
+        expect_error(
+            exchange(&srv, &wrong, &a, None).await,
+            401,
+            "invalid_client",
+        )
+        .await;
+        // A client registered for the authorization code grant only.
+        let spec = ClientSpec {
+            secret: true,
+            ..ClientSpec::default()
+        };
+        let (other, secret) = insert_client(&srv, &spec).await;
+        let a = idp.sign(Some("oauth-id-jag+jwt"), &claims(&srv, &idp, &other));
+        let res = exchange(&srv, &(other, secret.unwrap()), &a, None).await;
+        expect_error(res, 400, "unauthorized_client").await;
+    }
+);
 
 idp_test!(scopes_are_bounded_by_role_and_client, true, |idp, srv| {
     // A viewer (by its groups) asking for write gets nothing it may not have.
@@ -251,7 +282,10 @@ idp_test!(same_person_as_the_upstream_sign_in, true, |idp, srv| {
 idp_test!(metadata_lists_the_grant, true, |_idp, srv| {
     let doc: Value = srv
         .client
-        .get(format!("{}/.well-known/oauth-authorization-server", srv.base))
+        .get(format!(
+            "{}/.well-known/oauth-authorization-server",
+            srv.base
+        ))
         .send()
         .await
         .unwrap()

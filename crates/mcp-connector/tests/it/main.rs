@@ -25,6 +25,7 @@ mod guarded_writes;
 mod id_jag;
 mod limits;
 mod network;
+mod oauth_admin;
 mod oauth_audit;
 mod oauth_authorize;
 mod oauth_cimd;

@@ -2,7 +2,7 @@
 //! binary against the database of a running OAuth server (so every check
 //! also runs on PostgreSQL when `TEST_DATABASE_URL` is set).
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, unreachable_pub)]
 
 use std::io::Write as _;
 use std::process::{Output, Stdio};
@@ -21,7 +21,7 @@ use crate::oauth_flow::{
 use crate::oauth_token::{expect_tokens, post_form};
 
 /// Run `mcp-connector <args> --database-url <the server's>`, with `stdin`.
-fn run(srv: &TestServer, args: &[&str], stdin: Option<&str>) -> Output {
+pub fn run(srv: &TestServer, args: &[&str], stdin: Option<&str>) -> Output {
     tokio::task::block_in_place(|| {
         let mut child = binary()
             .args(args)
@@ -46,22 +46,22 @@ fn run(srv: &TestServer, args: &[&str], stdin: Option<&str>) -> Output {
     })
 }
 
-fn stdout(o: &Output) -> String {
+pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn stderr(o: &Output) -> String {
+pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[track_caller]
-fn ok(o: &Output) -> String {
+pub fn ok(o: &Output) -> String {
     assert!(o.status.success(), "failed: {}{}", stdout(o), stderr(o));
     stdout(o)
 }
 
 #[track_caller]
-fn refused(o: &Output, reason: &str) {
+pub fn refused(o: &Output, reason: &str) {
     assert_eq!(o.status.code(), Some(1), "{}{}", stdout(o), stderr(o));
     assert!(
         stderr(o).contains(reason),
@@ -71,12 +71,12 @@ fn refused(o: &Output, reason: &str) {
 }
 
 /// [`PASSWORD`] as typed on stdin.
-fn password_line() -> String {
+pub fn password_line() -> String {
     format!("{PASSWORD}\n")
 }
 
 /// `client add --format json` → (id, secret).
-fn add_client(srv: &TestServer, extra: &[&str]) -> (String, Option<String>) {
+pub fn add_client(srv: &TestServer, extra: &[&str]) -> (String, Option<String>) {
     let mut args = vec!["client", "add", "--name", "Test", "--format", "json"];
     args.extend_from_slice(extra);
     let out: Value = serde_json::from_str(&ok(&run(srv, &args, None))).expect("json");
@@ -102,7 +102,7 @@ fn user_add(srv: &TestServer, name: &str, extra: &[&str], stdin: &str) -> Output
 }
 
 /// `user add <name> --role <role>` with [`PASSWORD`].
-fn add_user(srv: &TestServer, name: &str, role: &str) {
+pub fn add_user(srv: &TestServer, name: &str, role: &str) {
     let extra = ["--role", role, "--password-stdin"];
     ok(&user_add(srv, name, &extra, &password_line()));
 }
@@ -379,11 +379,11 @@ db_test!(
 
 // What the CLI creates works on the real endpoints.
 
-const CALLBACK: &str = "http://127.0.0.1:9/callback";
+pub const CALLBACK: &str = "http://127.0.0.1:9/callback";
 
 /// `alice` (an editor) logs in to client `id` and allows: the code and
 /// its verifier.
-async fn alice_code(srv: &TestServer, id: &str) -> (String, Pkce) {
+pub async fn alice_code(srv: &TestServer, id: &str) -> (String, Pkce) {
     let pkce = Pkce::new();
     let params = AuthorizeParams::new(srv, id, CALLBACK, "alice", PASSWORD, &pkce);
     let back = authorize_code(srv, &params)
