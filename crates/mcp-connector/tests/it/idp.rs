@@ -431,3 +431,14 @@ pub async fn come_back(srv: &TestServer, idp: &FakeIdp, s: &Started) -> reqwest:
     )
     .await
 }
+
+/// A server on `backend` using the provider described by `setup` (`None`
+/// without PostgreSQL).
+pub async fn spawn_with(backend: crate::common::Backend, setup: Setup) -> Option<TestServer> {
+    SETUP.with(|s| *s.borrow_mut() = Some(setup));
+    let opts = crate::common::Opts {
+        tweak: Some(with_upstream),
+        ..crate::common::Opts::oauth()
+    };
+    TestServer::try_spawn(backend, opts).await
+}

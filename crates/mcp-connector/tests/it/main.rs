@@ -32,6 +32,7 @@ mod oauth_cimd;
 mod oauth_cli;
 mod oauth_external;
 mod oauth_flow;
+mod oauth_lifetime;
 mod oauth_login;
 mod oauth_metadata;
 mod oauth_refresh;
