@@ -38,6 +38,7 @@ mod oauth_metadata;
 mod oauth_refresh;
 mod oauth_register;
 mod oauth_resource;
+mod oauth_session;
 mod oauth_token;
 mod packaging;
 mod protocol_legacy;
