@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Install the pinned interop tooling: the conformance suites, the TypeScript SDK and a
-# local Node 22 binary (npm package `node`) into interop/node_modules, and the Python
-# MCP SDK into a venv, and the Debian packages the tests use (chromium, nginx, caddy,
-# haproxy). Idempotent: does nothing when everything is already installed and up to date.
-# `setup.sh debian` installs only the Debian packages (scripts/test.sh runs that before
-# the cargo tests, which start the proxies).
+# Install the pinned interop tooling: the conformance suites, the TypeScript SDK, the
+# test identity provider (npm `oidc-provider`, interop/oidc_op.mjs) and a local Node 22
+# binary (npm package `node`) into interop/node_modules, the Python MCP SDK into a venv,
+# and the Debian packages the tests use (chromium, nginx, caddy, haproxy). Idempotent:
+# does nothing when everything is already installed and up to date.
+# `setup.sh debian` installs only the Debian packages.
 #
 # Environment:
 #   INTEROP_VENV      venv location (default: $HOME/.cache/mcp-connector/venv)

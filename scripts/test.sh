@@ -3,8 +3,9 @@
 #   1. cargo fmt --check, clippy -D warnings, cargo deny (bans, licenses, sources)
 #   2. unit and integration tests (every integration test on SQLite, and on
 #      PostgreSQL too when TEST_DATABASE_URL is set), among them the deploy/ recipes
-#      behind the Debian nginx, caddy and haproxy (installed first by interop/setup.sh
-#      debian) and the systemd unit checked by systemd-analyze
+#      behind the Debian nginx, caddy and haproxy, the systemd unit checked by
+#      systemd-analyze, and the company sign-in with the pinned npm `oidc-provider`
+#      in Chromium (interop/setup.sh installs all of it first)
 #   3. the official MCP conformance suite: stable (0.1.16, --suite all) against
 #      the conformance fixtures with --sessions, and the 2026-07-28 pre-release
 #      against them in both session modes
@@ -50,9 +51,12 @@ fi
 cargo deny --locked check --hide-inclusion-graph bans licenses sources
 ok
 
-step "Debian packages the cargo tests run (nginx, caddy, haproxy; chromium for later)"
-# The deployment tests start the real proxies; without root they are reported SKIPPED.
-bash interop/setup.sh debian
+step "install the pinned clients, conformance suites, the test identity provider and the Debian packages"
+# Before cargo test: the upstream sign-in tests start interop/oidc_op.mjs (npm
+# oidc-provider) and drive Chromium (they fail, never skip, without them); the
+# deployment tests start the real proxies (nginx, caddy, haproxy).
+bash interop/setup.sh
+venv="${INTEROP_VENV:-$HOME/.cache/mcp-connector/venv}"
 ok
 
 if [[ -n "${TEST_DATABASE_URL:-}" ]]; then backends="SQLite and PostgreSQL"; else backends="SQLite only: TEST_DATABASE_URL is not set"; fi
@@ -64,10 +68,6 @@ if [[ "${SKIP_INTEROP:-0}" == "1" ]]; then
   printf '\ntest.sh: %d passed, 0 failed\n' "$passed"
   exit 0
 fi
-
-step "install the pinned clients and conformance suites"
-bash interop/setup.sh
-venv="${INTEROP_VENV:-$HOME/.cache/mcp-connector/venv}"
 
 step "start servers"
 bin="$CARGO_TARGET_DIR/debug/mcp-connector"

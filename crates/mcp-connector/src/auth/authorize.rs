@@ -287,12 +287,14 @@ pub(super) fn login_page(
         &choice,
     );
     let cookie = set_cookie.then(|| csrf_set_cookie(auth, csrf));
-    pages::html(
-        status,
-        body,
-        form_action_source(&pending.redirect_uri).as_deref(),
-        cookie.as_deref(),
-    )
+    let mut sources: Vec<String> = form_action_source(&pending.redirect_uri)
+        .into_iter()
+        .collect();
+    if let Some(up) = &auth.upstream {
+        sources.push(up.form_action_origin());
+    }
+    let form_action = (!sources.is_empty()).then(|| sources.join(" "));
+    pages::html(status, body, form_action.as_deref(), cookie.as_deref())
 }
 
 /// `GET /authorize`. A browser already signed in to the connector goes

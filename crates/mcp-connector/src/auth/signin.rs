@@ -70,7 +70,9 @@ fn form_page(
         &choice,
     );
     let cookie = csrf_set_cookie(auth, csrf);
-    pages::html(status, body, None, Some(&cookie))
+    // The company button's post ends with a redirect to the provider.
+    let form_action = auth.upstream.as_ref().map(|u| u.form_action_origin());
+    pages::html(status, body, form_action.as_deref(), Some(&cookie))
 }
 
 /// `GET /signin`.

@@ -136,6 +136,21 @@ impl Upstream {
             .unwrap_or_else(|| self.config.issuer.clone())
     }
 
+    /// The origin the sign-in button's form ends up at (its redirect to the
+    /// provider): for the pages' CSP `form-action`, which browsers apply to
+    /// the redirect after a form post.
+    pub fn form_action_origin(&self) -> String {
+        let endpoint = self
+            .cached()
+            .doc
+            .as_ref()
+            .map(|(d, _)| d.authorization_endpoint.clone());
+        endpoint
+            .or_else(|| Url::parse(&self.config.issuer).ok())
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default()
+    }
+
     fn cached(&self) -> std::sync::MutexGuard<'_, Cached> {
         self.discovery.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -317,11 +332,9 @@ impl Upstream {
         if let Some(b) = basic {
             req = req.header(reqwest::header::AUTHORIZATION, b);
         }
-        let res = req
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| UpstreamError::Unavailable(format!("token request failed: {e}")))?;
+        let res = req.body(body).send().await.map_err(|e| {
+            UpstreamError::Unavailable(format!("token request failed: {}", chain(&e)))
+        })?;
         let status = res.status();
         let body = read_capped(res, MAX_BODY)
             .await
@@ -413,6 +426,19 @@ impl Upstream {
             .ok()?;
         String::from_utf8(bytes).ok()
     }
+}
+
+/// `e` with its sources, for the log (reqwest's own message names only
+/// the outermost failure).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        cur = s.source();
+    }
+    text
 }
 
 /// `{issuer}/.well-known/openid-configuration` (a trailing slash of the
