@@ -331,6 +331,15 @@ pub(super) fn passwd(args: &PasswdArgs) -> anyhow::Result<()> {
     let hash = hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
     super::runtime()?.block_on(async {
         let o = open(&args.config).await?;
+        if let Ok(Some(u)) = o.db.user_by_name(&args.username).await
+            && u.source == UserSource::Upstream
+        {
+            o.db.close().await;
+            bail!(
+                "{} signs in with the identity provider and has no password here",
+                args.username
+            );
+        }
         let found =
             o.db.set_user_password(&args.username, &hash, unix_now())
                 .await;

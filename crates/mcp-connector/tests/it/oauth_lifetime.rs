@@ -107,6 +107,9 @@ db_test!(
 /// provider's refresh token is kept, sealed.
 async fn upstream_user_token(srv: &TestServer, idp: &FakeIdp) -> String {
     let s = start_upstream(srv, idp).await;
+    // Re-checks are on and the provider offers offline_access: it is asked for.
+    let scope = crate::oauth_flow::param(&s.provider_url, "scope").unwrap();
+    assert!(scope.split(' ').any(|x| x == "offline_access"), "{scope}");
     let res = come_back(srv, idp, &s).await;
     assert_eq!(res.status().as_u16(), 200);
     let page = Page {
