@@ -67,12 +67,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?
         .access_token;
     let key = mcp_connector_security::sha256(token.as_bytes());
-    let app = Router::new()
-        .route("/mcp", post(|| async { "ok" }))
-        .layer(axum::middleware::from_fn_with_state(
+    let app = Router::new().route("/mcp", post(|| async { "ok" })).layer(
+        axum::middleware::from_fn_with_state(
             auth.clone(),
             mcp_connector::auth::resource::require_token,
-        ));
+        ),
+    );
     let bearer = format!("Bearer {token}");
     let start = Instant::now();
     for _ in 0..n {

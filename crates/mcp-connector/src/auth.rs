@@ -48,9 +48,9 @@ pub mod register;
 pub mod resource;
 pub mod revoke;
 pub mod scope;
-pub mod throttle;
 pub mod session;
 pub mod signin;
+pub mod throttle;
 pub mod token;
 pub mod upstream;
 
