@@ -17,6 +17,9 @@
 //! comes back. [`signed_in`] is the same check without the redirect, and
 //! [`sign_in_url`] builds the redirect for a path of your choice. Sign-out
 //! is a `POST /signout` form with the CSRF field (see [`super::signin`]).
+//! Forms of such pages use the same double-submit CSRF as the sign-in:
+//! [`csrf`] gives the value for the hidden `csrf` field (and the cookie to
+//! set), [`csrf_matches`] checks a post.
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
@@ -118,6 +121,26 @@ pub fn with_cookie(mut res: Response, cookie: &str) -> Response {
         res.headers_mut().append(header::SET_COOKIE, v);
     }
     res
+}
+
+/// The CSRF value of this browser (its cookie's, or a new one) and the
+/// `Set-Cookie` that (re)sets it: put the value in a hidden `csrf` field.
+pub fn csrf(auth: &Auth, headers: &HeaderMap) -> (String, String) {
+    let value =
+        super::authorize::csrf_from_cookie(auth, headers).unwrap_or_else(|| random_token(32));
+    let cookie = super::authorize::csrf_set_cookie(auth, &value);
+    (value, cookie)
+}
+
+/// Whether a posted `field` matches this browser's CSRF cookie (in
+/// constant time). A cross-site post cannot read or set the cookie.
+pub fn csrf_matches(auth: &Auth, headers: &HeaderMap, field: Option<&str>) -> bool {
+    match (super::authorize::csrf_from_cookie(auth, headers), field) {
+        (Some(cookie), Some(field)) => {
+            mcp_connector_security::ct_eq(cookie.as_bytes(), field.as_bytes())
+        }
+        _ => false,
+    }
 }
 
 /// `return_to` if it is a path on this server: starts with one `/`, no

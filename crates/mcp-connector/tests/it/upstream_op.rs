@@ -265,3 +265,35 @@ async fn an_account_deleted_at_the_provider_loses_its_tokens_sqlite() {
 async fn an_account_deleted_at_the_provider_loses_its_tokens_postgres() {
     deleted_account_is_refused(Backend::Postgres).await;
 }
+
+/// Ten company sign-ins in a row over HTTP (authorize → provider login →
+/// callback with code exchange and ID token check → consent → code →
+/// token), each timed end to end; prints the median and the slowest. A
+/// figure for the closing note, not a gate: run it on a quiet machine with
+/// `cargo test --release -p mcp-connector --test it upstream_op::sign_in_latency -- --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_latency() {
+    let op = RealOp::start().await;
+    let srv = server(Backend::Sqlite, &op, false, None).await.unwrap();
+    let mut times = Vec::new();
+    for _ in 0..10 {
+        let start = Instant::now();
+        let (page, params, pkce) = http_consent(&srv, "alice").await;
+        let url = consent(&srv, &page, &[READ.into()]).await.unwrap();
+        let tokens = crate::oauth_authorize::exchange_ok(&srv, &params, &pkce, &url).await;
+        assert!(
+            tokens["access_token"]
+                .as_str()
+                .unwrap()
+                .starts_with("mcpat_")
+        );
+        times.push(start.elapsed());
+    }
+    times.sort();
+    eprintln!(
+        "upstream sign-in end to end (HTTP, oidc-provider on loopback, SQLite): median {:?}, slowest {:?}",
+        times[times.len() / 2],
+        times[times.len() - 1]
+    );
+    srv.stop().await;
+}
