@@ -359,17 +359,11 @@ pub fn consent(
         .filter(|e| *e != person.username)
         .map(|e| format!(" ({})", escape(e)))
         .unwrap_or_default();
-    // "Not you?" ends the session and shows the sign-in again.
     let _ = write!(
         c,
-        "<form method=\"post\" action=\"/authorize\" class=\"inline\">\
-         <p class=\"muted\">Signed in as <strong id=\"signed-in\">{}</strong>{email}. ",
+        "<p class=\"muted\">Signed in as <strong id=\"signed-in\">{}</strong>{email}.</p>",
         escape(person.username)
     );
-    hidden(&mut c, "step", "switch");
-    hidden(&mut c, "ticket", ticket);
-    hidden(&mut c, "csrf", csrf);
-    c.push_str("<button type=\"submit\" id=\"switch\" class=\"link\">Not you?</button></p></form>");
     c.push_str(&intro(info, "If you allow,"));
     c.push_str(&provenance(info.provenance));
     c.push_str("<form method=\"post\" action=\"/authorize\">");
@@ -392,6 +386,20 @@ pub fn consent(
     c.push_str(
         "<button type=\"submit\" name=\"decision\" value=\"allow\" id=\"allow\">Allow</button>\
          <button type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny\" class=\"secondary\">Deny</button></form>",
+    );
+    // "Not you?" ends the session and shows the sign-in again. A form of
+    // its own after the consent form: Enter in the consent form never
+    // signs out, and the consent form stays the page's first.
+    let _ = write!(
+        c,
+        "<form method=\"post\" action=\"/authorize\" class=\"inline\"><p class=\"muted\">Not {}? ",
+        escape(person.username)
+    );
+    hidden(&mut c, "step", "switch");
+    hidden(&mut c, "ticket", ticket);
+    hidden(&mut c, "csrf", csrf);
+    c.push_str(
+        "<button type=\"submit\" id=\"switch\" class=\"link\">Sign in as someone else</button></p></form>",
     );
     document("Allow access?", &c)
 }
@@ -461,6 +469,9 @@ mod tests {
         assert!(!page.contains("<u>") && !page.contains("<m>") && !page.contains("<t>"));
         assert!(!page.contains("<x>"));
         assert!(page.contains("Unverified") && page.contains("id=\"switch\""));
+        // The consent form is the page's first form (clients parse it so).
+        let first = page.find("<form").unwrap();
+        assert!(page[first..].starts_with("<form method=\"post\" action=\"/authorize\"><input type=\"hidden\" name=\"step\" value=\"consent\">"));
         assert!(page.contains("id=\"allow\"") && page.contains("id=\"deny\""));
     }
 
