@@ -38,7 +38,7 @@ fn sqlite_file(url: &str) -> anyhow::Result<PathBuf> {
     if Backend::of_url(url)? != Backend::Sqlite {
         bail!(
             "backup and restore handle SQLite; for PostgreSQL use pg_dump -Fc and pg_restore \
-             (README: Backup and restore), then `mcp-connector audit verify`"
+             (docs/operations.md: Backup and restore), then `mcp-connector audit verify`"
         );
     }
     let path = url
