@@ -9,4 +9,4 @@ pub mod client_ip;
 pub mod presets;
 
 pub use allowlist::{Allowlist, NetworkPolicy, enforce};
-pub use client_ip::{ClientIp, TrustedProxies};
+pub use client_ip::{ClientIp, Subject, TrustedProxies};

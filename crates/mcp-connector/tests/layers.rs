@@ -19,8 +19,9 @@ use std::path::{Path, PathBuf};
 /// The layers from the bottom. A module may name modules of its own layer
 /// or of layers below it; within a layer, only cycles are forbidden.
 const LAYERS: &[&[&str]] = &[
-    // Time and the validated configuration (the security crate is below it).
-    &["clock", "config"],
+    // Time, wire shapes and the validated configuration (the security
+    // crate is below them).
+    &["clock", "wire", "config"],
     &["store"],
     // The domain.
     &["network", "safety", "audit", "auth", "catalog", "declared", "drift", "demo"],
@@ -38,8 +39,6 @@ const LAYERS: &[&[&str]] = &[
 /// Violations being fixed on this branch, one commit at a time; this list
 /// shrinks to nothing and goes.
 const NOT_YET_UPWARD: &[&str] = &[
-    "auth::resource -> http::rate_limit",
-    "auth::resource -> http::rejection",
     "catalog::tools -> mcp::handler",
     "config -> network::presets",
     "config -> declared",
@@ -56,10 +55,9 @@ const NOT_YET_UPWARD: &[&str] = &[
     "drift -> mcp::handler",
     "drift -> crate",
     "http::health -> mcp::live",
-    "network::allowlist -> http::rejection",
 ];
 /// Folders whose cycles are being fixed on this branch (see above).
-const NOT_YET_CYCLIC: &[&str] = &["crate", "audit", "auth", "config", "declared"];
+const NOT_YET_CYCLIC: &[&str] = &["crate", "auth", "config", "declared"];
 
 type Module = Vec<String>;
 

@@ -41,9 +41,8 @@ use super::issue::ACCESS_PREFIX;
 use super::principal::Principal;
 use super::scope::ScopeSet;
 use crate::clock::unix_now;
-use crate::http::rate_limit::Subject;
-use crate::http::rejection::EdgeError;
-use crate::network::ClientIp;
+use crate::network::{ClientIp, Subject};
+use crate::wire::EdgeError;
 
 /// A validated opaque token is checked against the database again after this.
 pub const REVALIDATE_AFTER: Duration = Duration::from_secs(4);
