@@ -16,7 +16,10 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<()> {
         // Read once, before anything starts: a bad file stops start-up.
         let tls = config.tls.as_ref().map(crate::http::tls::load).transpose()?;
         let state = AppState::build(config).await.context("starting the connector")?;
-        crate::drift::on_start(&state).await.context("checking the tools against safety.tools_lock")?;
+        let live = crate::app::served_lock(&state.mcp.live.load());
+        crate::drift::on_start(&state.config.safety, &live, &state.mcp.audit)
+            .await
+            .context("checking the tools against safety.tools_lock")?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
