@@ -5,17 +5,25 @@
 //! two into [`Overrides`]). `serve` and `check-config` both call
 //! [`Config::load`], so a config that checks is a config that starts.
 
+mod audit;
 mod auth;
 mod declare;
 pub mod file;
+mod host;
 mod limits;
+pub mod presets;
+pub mod principal;
 mod safety;
+pub mod scope;
+pub mod spec;
 mod upstream;
 
-pub use auth::{
-    AuthConfig, AuthMode, ExternalIdp, MAX_ACCESS_TOKEN_TTL_SECS, is_loopback_host, is_scope_token,
-};
-pub use limits::{Limits, Rate};
+pub use audit::AuditConfig;
+pub use auth::{AuthConfig, AuthMode, ExternalIdp, MAX_ACCESS_TOKEN_TTL_SECS};
+pub use host::is_loopback_host;
+pub use limits::{Limits, Rate, TlsFiles};
+pub use safety::{DEFAULT_OUTPUT_MAX_CHARS, DriftMode, MIN_OUTPUT_MAX_CHARS, SafetyConfig};
+pub use scope::is_scope_token;
 pub use upstream::{CLIENT_SECRET_ENV, ClientAuth, IdJag, LEEWAY, UpstreamIdp, check_idp_url};
 
 use std::net::SocketAddr;
@@ -25,7 +33,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use url::Url;
 
-use crate::network::presets::{self, Preset};
+use self::presets::Preset;
 
 use self::file::FileConfig;
 
@@ -135,31 +143,61 @@ pub struct Config {
     /// `[tools.NAME]` settings; names are checked against the catalog at start-up.
     pub tools: std::collections::BTreeMap<String, ToolSettings>,
     /// `[sources]` and `[[tools]]`: when present, served instead of the demo.
-    pub declared: Option<std::sync::Arc<crate::declared::Declared>>,
+    pub declared: Option<std::sync::Arc<spec::Declared>>,
     /// Rate limits and session bounds (`[limits]`).
     pub limits: Limits,
     /// `[server.tls]`; `None` serves plain HTTP (TLS ends at a proxy).
-    pub tls: Option<crate::http::tls::TlsFiles>,
+    pub tls: Option<TlsFiles>,
     /// `[safety]`: tool output hygiene and the drift check.
-    pub safety: crate::safety::SafetyConfig,
+    pub safety: SafetyConfig,
     /// `[audit]`: the audit trail.
-    pub audit: crate::audit::AuditConfig,
+    pub audit: AuditConfig,
     /// `[auth]`: how `/mcp` is authenticated.
     pub auth: AuthConfig,
+}
+
+/// Which database backend a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend `url` names; `None` for any other scheme.
+    pub fn from_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
 }
 
 /// Validated `[tools.NAME]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolSettings {
     pub enabled: bool,
-    pub unconfirmed: crate::mcp::guard::Unconfirmed,
+    pub unconfirmed: Unconfirmed,
+}
+
+/// What to do with a destructive tool when the user cannot be asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unconfirmed {
+    /// Refuse, saying how an operator can allow it (secure default).
+    #[default]
+    Refuse,
+    /// Run without confirmation: the operator decided deliberately.
+    Allow,
 }
 
 impl Default for ToolSettings {
     fn default() -> Self {
         Self {
             enabled: true,
-            unconfirmed: crate::mcp::guard::Unconfirmed::Refuse,
+            unconfirmed: Unconfirmed::Refuse,
         }
     }
 }
@@ -196,8 +234,8 @@ impl Default for Config {
             declared: None,
             limits: Limits::default(),
             tls: None,
-            safety: crate::safety::SafetyConfig::default(),
-            audit: crate::audit::AuditConfig::default(),
+            safety: SafetyConfig::default(),
+            audit: AuditConfig::default(),
             auth: AuthConfig::default(),
         }
     }
@@ -342,7 +380,7 @@ impl Config {
             .clone()
             .or(file.database.url)
             .unwrap_or(d.database_url);
-        crate::store::Backend::of_url(&database_url).map_err(|_| {
+        Backend::from_url(&database_url).ok_or_else(|| {
             ConfigError::invalid(
                 "database.url",
                 "expected sqlite://PATH or postgres://USER@HOST/DB",
@@ -448,7 +486,7 @@ impl Config {
         let limits = limits::limits(file.limits)?;
         let tls = limits::tls(s.tls)?;
         let safety = safety::safety(file.safety)?;
-        let audit = crate::audit::AuditConfig::from_file(file.audit)
+        let audit = AuditConfig::from_file(file.audit)
             .map_err(|(key, message)| ConfigError::invalid(key, message))?;
 
         Ok(Self {
