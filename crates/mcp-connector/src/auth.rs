@@ -35,6 +35,7 @@ pub mod consent;
 pub mod error;
 pub mod events;
 pub mod external;
+pub mod flow;
 pub mod hashing;
 pub mod id_jag;
 pub mod issue;

@@ -126,16 +126,15 @@ pub fn with_cookie(mut res: Response, cookie: &str) -> Response {
 /// The CSRF value of this browser (its cookie's, or a new one) and the
 /// `Set-Cookie` that (re)sets it: put the value in a hidden `csrf` field.
 pub fn csrf(auth: &Auth, headers: &HeaderMap) -> (String, String) {
-    let value =
-        super::authorize::csrf_from_cookie(auth, headers).unwrap_or_else(|| random_token(32));
-    let cookie = super::authorize::csrf_set_cookie(auth, &value);
+    let value = super::flow::csrf_from_cookie(auth, headers).unwrap_or_else(|| random_token(32));
+    let cookie = super::flow::csrf_set_cookie(auth, &value);
     (value, cookie)
 }
 
 /// Whether a posted `field` matches this browser's CSRF cookie (in
 /// constant time). A cross-site post cannot read or set the cookie.
 pub fn csrf_matches(auth: &Auth, headers: &HeaderMap, field: Option<&str>) -> bool {
-    match (super::authorize::csrf_from_cookie(auth, headers), field) {
+    match (super::flow::csrf_from_cookie(auth, headers), field) {
         (Some(cookie), Some(field)) => {
             mcp_connector_security::ct_eq(cookie.as_bytes(), field.as_bytes())
         }
@@ -197,7 +196,7 @@ where
                 let back = safe_return_to(&here).unwrap_or("/");
                 Err(see_other(&sign_in_url(back)))
             }
-            Err(e) => Err(super::authorize::internal(&e)),
+            Err(e) => Err(super::flow::internal(&e)),
         }
     }
 }

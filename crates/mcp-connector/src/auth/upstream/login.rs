@@ -20,8 +20,8 @@ use mcp_connector_security::{ct_eq, random_token, sha256_hex};
 use serde::{Deserialize, Serialize};
 
 use super::{IdClaims, Upstream, UpstreamError};
-use crate::auth::authorize::{Pending, csrf_from_cookie, error_page, internal, redirect_error};
 use crate::auth::events::{self, What};
+use crate::auth::flow::{Pending, csrf_from_cookie, error_page, internal, redirect_error};
 use crate::auth::params::Params;
 use crate::auth::{Auth, consent, issue, session};
 use crate::clock::unix_now;
