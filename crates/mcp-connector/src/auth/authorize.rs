@@ -28,7 +28,6 @@ use super::flow::{
 use super::params::Params;
 use super::upstream::login::{self as upstream_login, Target};
 use super::{Auth, OAuthError, client_auth, consent, session};
-use crate::clock::unix_now;
 use crate::network::ClientIp;
 use crate::store::oauth::{Client, ClientOrigin};
 
@@ -136,7 +135,7 @@ pub async fn start(
         scope: scope.to_string(),
         resource,
         csrf: sha256_hex(csrf.as_bytes()),
-        exp: unix_now() + REQUEST_TTL_SECS,
+        exp: auth.clock.unix_now() + REQUEST_TTL_SECS,
     };
     // The CSRF cookie is (re)set on every start, so it outlives the flow.
     let set_cookie = csrf_set_cookie(&auth, &csrf);

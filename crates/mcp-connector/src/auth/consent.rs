@@ -26,7 +26,6 @@ use super::login::Verified;
 use super::pages::{self, Person, RequestInfo, ScopeChoice};
 use super::params::Params;
 use super::{Auth, ScopeSet, client_auth, login, session};
-use crate::clock::unix_now;
 use crate::store::oauth::User;
 
 /// Seal context of the consent form's `ticket`.
@@ -83,7 +82,7 @@ pub(super) fn pending_of(auth: &Auth, form: &Params, csrf: &str) -> Result<Pendi
     if !bound_to(&pending, csrf) {
         return Err(Box::new(forbidden()));
     }
-    if pending.exp < unix_now() {
+    if pending.exp < auth.clock.unix_now() {
         return Err(Box::new(expired()));
     }
     Ok(pending)
@@ -107,7 +106,7 @@ pub(super) async fn switch_step(
         Err(e) => return internal(&e),
     };
     let mut pending = ticket.req;
-    pending.exp = unix_now() + REQUEST_TTL_SECS;
+    pending.exp = auth.clock.unix_now() + REQUEST_TTL_SECS;
     let page = login_page(auth, StatusCode::OK, &pending, csrf, None, "", false);
     session::with_cookie(page, &clear)
 }
@@ -229,7 +228,11 @@ pub(super) async fn login_step(
 
 /// Note a local sign-in and start its session; the session cookie.
 pub(super) async fn signed_in_now(auth: &Auth, user: &User) -> Result<String, Box<Response>> {
-    if let Err(e) = auth.db.touch_user_login(&user.id, unix_now()).await {
+    if let Err(e) = auth
+        .db
+        .touch_user_login(&user.id, auth.clock.unix_now())
+        .await
+    {
         return Err(Box::new(internal(&e)));
     }
     session::start(auth, user)
@@ -361,7 +364,7 @@ fn consent_page(auth: &Auth, pending: Pending, user: &User, csrf: &str) -> Respo
         req: pending,
         user_id: user.id.clone(),
         offered: offered.to_string(),
-        exp: unix_now() + TICKET_TTL_SECS,
+        exp: auth.clock.unix_now() + TICKET_TTL_SECS,
         nonce: random_token(16),
     };
     let json = match serde_json::to_vec(&ticket) {
@@ -403,7 +406,7 @@ pub(super) async fn consent_step(
     if !bound_to(req, csrf) {
         return forbidden();
     }
-    if ticket.exp < unix_now() {
+    if ticket.exp < auth.clock.unix_now() {
         return expired();
     }
     // One decision per consent page: a resubmitted form (back button, a

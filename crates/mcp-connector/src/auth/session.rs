@@ -28,7 +28,6 @@ use axum::response::{IntoResponse, Response};
 use mcp_connector_security::{random_token, sha256_hex};
 
 use super::Auth;
-use crate::clock::unix_now;
 use crate::store::StoreError;
 use crate::store::oauth::User;
 
@@ -80,7 +79,7 @@ pub async fn signed_in(auth: &Auth, headers: &HeaderMap) -> Result<Option<Signed
     };
     let found = auth
         .db
-        .session_user(&sha256_hex(value.as_bytes()), unix_now())
+        .session_user(&sha256_hex(value.as_bytes()), auth.clock.unix_now())
         .await?;
     Ok(found.map(|(user, expires_at)| SignedIn { user, expires_at }))
 }
@@ -88,7 +87,7 @@ pub async fn signed_in(auth: &Auth, headers: &HeaderMap) -> Result<Option<Signed
 /// Start a session for `user`; the `Set-Cookie` value that carries it.
 pub async fn start(auth: &Auth, user: &User) -> Result<String, StoreError> {
     let value = random_token(32);
-    let now = unix_now();
+    let now = auth.clock.unix_now();
     let ttl = i64::try_from(auth.config.session_ttl.as_secs()).unwrap_or(12 * 3600);
     auth.db
         .insert_session(&sha256_hex(value.as_bytes()), &user.id, now, now + ttl)
