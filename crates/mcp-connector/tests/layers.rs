@@ -326,15 +326,15 @@ fn edges_of(modules: &BTreeMap<Module, PathBuf>, module: &Module, file: &Path) -
         let mut here = module.clone();
         here.extend(inline.iter().map(|(m, _)| m.clone()));
         let after = skip_ws(s, i + id.len());
-        if id == "mod" {
-            if let Some(name) = ident_at(s, after) {
-                let next = skip_ws(s, after + name.len());
-                if s.get(next) == Some(&b'{') {
-                    inline.push((name.to_string(), depth));
-                    depth += 1;
-                    i = next + 1;
-                    continue;
-                }
+        if id == "mod"
+            && let Some(name) = ident_at(s, after)
+        {
+            let next = skip_ws(s, after + name.len());
+            if s.get(next) == Some(&b'{') {
+                inline.push((name.to_string(), depth));
+                depth += 1;
+                i = next + 1;
+                continue;
             }
         }
         // `use child::…` names a child module by its bare name.
