@@ -178,13 +178,7 @@ impl AppState {
         let Some(path) = &safety.tools_lock else {
             return Ok(());
         };
-        let live = crate::drift::ToolLock::of(
-            served
-                .catalog
-                .tools()
-                .definitions()
-                .filter(|t| served.policy.serves(t)),
-        );
+        let live = served_lock(served);
         let report = crate::drift::check(path, crate::safety::DriftMode::Warn, &live)?;
         if report.is_empty() {
             return Ok(());
@@ -260,6 +254,18 @@ fn tool_policy(config: &Config, catalog: &dyn Catalog) -> Result<ToolPolicy, Sta
     Ok(policy)
 }
 
+/// The lock of the tools `served` serves: what `tools/list` shows, so a
+/// tool hidden by read-only mode or `enabled = false` is not in it.
+pub fn served_lock(served: &Served) -> crate::drift::ToolLock {
+    crate::drift::ToolLock::of(
+        served
+            .catalog
+            .tools()
+            .definitions()
+            .filter(|t| served.policy.serves(t)),
+    )
+}
+
 /// The HTTP router. Pure: builds routes and layers from `state`, binds nothing.
 pub fn router(state: AppState) -> Router {
     let c = &state.config;
@@ -312,7 +318,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .with_state(health::Readiness {
             db: state.db.clone(),
-            live: state.mcp.live.clone(),
+            sources: {
+                let live = state.mcp.live.clone();
+                Arc::new(move || live.load().catalog.declared().map(|d| d.sources().clone()))
+            },
         });
     if let Some(a) = &state.auth {
         public = public.merge(auth::routes(a.clone()));

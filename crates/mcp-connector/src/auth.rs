@@ -35,6 +35,7 @@ pub mod consent;
 pub mod error;
 pub mod events;
 pub mod external;
+pub mod flow;
 pub mod hashing;
 pub mod id_jag;
 pub mod issue;
@@ -62,6 +63,7 @@ use mcp_connector_security::Sealer;
 use url::Url;
 
 use crate::audit::AuditSink;
+use crate::clock::Clock;
 use crate::config::{AuthConfig, AuthMode, Config};
 use crate::store::{Db, StoreError};
 
@@ -124,6 +126,9 @@ pub struct Auth {
     pub jwks: Option<Arc<external::Jwks>>,
     /// The audit trail, for authentication events ([`events`]).
     pub audit: AuditSink,
+    /// What every expiry here is measured by: codes, tokens, form state,
+    /// browser sessions (tests move it forward instead of sleeping).
+    pub clock: Clock,
     /// `[auth.upstream]`: the company's identity provider.
     pub upstream: Option<Arc<upstream::Upstream>>,
     /// `[auth.id_jag]`: the issuer of ID-JAG assertions.
@@ -180,6 +185,7 @@ impl Auth {
             .as_ref()
             .filter(|_| auth.mode == AuthMode::OAuth)
             .map(|j| Arc::new(id_jag::Verifier::new(j.clone(), upstream.clone())));
+        let clock = Clock::system();
         Ok(Some(Self {
             upstream,
             id_jag,
@@ -192,7 +198,10 @@ impl Auth {
             db: db.clone(),
             sealer: Sealer::new(&db.server_secret(FORM_SECRET).await?),
             scopes: Arc::new(ScopePolicy::new(scopes, &auth.roles)),
-            cache: Arc::new(cache::TokenCache::new(cache::DEFAULT_CAPACITY)),
+            cache: Arc::new(cache::TokenCache::with_clock(
+                cache::DEFAULT_CAPACITY,
+                clock.clone(),
+            )),
             cimd: Arc::new(cimd::CimdFetcher::new(auth)),
             logins: Arc::new(login::LoginLimiter::new(auth.login_attempts_per_minute)),
             hasher: Arc::new(hashing::Hasher::new()),
@@ -206,6 +215,7 @@ impl Auth {
             )),
             jwks,
             audit: audit.clone(),
+            clock,
             config: Arc::new(auth.clone()),
         }))
     }

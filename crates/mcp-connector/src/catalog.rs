@@ -85,12 +85,14 @@ pub trait Catalog: Send + Sync + 'static {
 
     /// The OAuth scopes its tools need: read-only tools the read scope,
     /// every other tool the write scope.
-    fn scopes(&self) -> crate::auth::ToolScopes {
-        crate::auth::ToolScopes::default()
+    fn scopes(&self) -> crate::config::scope::ToolScopes {
+        crate::config::scope::ToolScopes::default()
     }
 
-    /// The config-declared catalog, for its sources (readiness, the CLI).
-    fn declared(&self) -> Option<&crate::declared::DeclaredCatalog> {
+    /// The catalog as its own type, for code above the catalogs that needs
+    /// one kind (`declared` reads the config-declared catalog's sources this
+    /// way, see `DeclaredCatalog`): the trait stays below its implementations.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
         None
     }
 

@@ -1,14 +1,54 @@
-//! Calendar arithmetic for the few places that print or compare UTC dates
-//! (audit timestamps, preset check dates), without a date library.
-//! H. Hinnant's `days_from_civil` / `civil_from_days` algorithms.
+//! Time: the [`Clock`] the connector goes by, and calendar arithmetic for
+//! the few places that print or compare UTC dates (audit timestamps, preset
+//! check dates), without a date library (H. Hinnant's `days_from_civil` /
+//! `civil_from_days` algorithms).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Seconds since the Unix epoch, as stored in the database.
+/// Seconds since the Unix epoch, as stored in the database (the system
+/// clock; code that holds a [`Clock`] asks it instead).
 pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+    unix_secs(SystemTime::now())
+}
+
+fn unix_secs(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The clock a subsystem is given (the auth layer's is `Auth::clock`): the
+/// system clock, plus an offset that only tests move ([`Clock::advance`]),
+/// so that a test of an expiry jumps forward instead of sleeping. Clones
+/// share the offset; reading it is one relaxed atomic load.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    ahead_ms: Arc<AtomicU64>,
+}
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Self::default()
+    }
+
+    /// Now, by this clock.
+    pub fn now(&self) -> SystemTime {
+        SystemTime::now() + Duration::from_millis(self.ahead_ms.load(Ordering::Relaxed))
+    }
+
+    /// Seconds since the Unix epoch, by this clock.
+    pub fn unix_now(&self) -> i64 {
+        unix_secs(self.now())
+    }
+
+    /// Move this clock (and every clone of it) forward by `by`. For tests:
+    /// time never runs backwards, and production code never calls this.
+    pub fn advance(&self, by: Duration) {
+        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.ahead_ms.fetch_add(ms, Ordering::Relaxed);
+    }
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
@@ -72,6 +112,21 @@ pub fn rfc3339_millis(time: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
+
+    #[test]
+    fn an_advanced_clock_is_ahead_and_its_clones_with_it() {
+        let clock = Clock::system();
+        let clone = clock.clone();
+        let before = unix_now();
+        assert!((clock.unix_now() - before).abs() <= 1);
+        clock.advance(Duration::from_secs(3600));
+        assert!(clone.unix_now() >= before + 3600, "clones share the offset");
+        assert!(clone.unix_now() <= unix_now() + 3601);
+        assert!(
+            (Clock::system().unix_now() - unix_now()).abs() <= 1,
+            "a new clock is not"
+        );
+    }
 
     use super::*;
 

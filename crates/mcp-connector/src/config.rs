@@ -5,17 +5,26 @@
 //! two into [`Overrides`]). `serve` and `check-config` both call
 //! [`Config::load`], so a config that checks is a config that starts.
 
+mod audit;
 mod auth;
 mod declare;
 pub mod file;
+mod host;
 mod limits;
+pub mod presets;
+pub mod principal;
 mod safety;
+pub mod scope;
+mod server;
+pub mod spec;
 mod upstream;
 
-pub use auth::{
-    AuthConfig, AuthMode, ExternalIdp, MAX_ACCESS_TOKEN_TTL_SECS, is_loopback_host, is_scope_token,
-};
-pub use limits::{Limits, Rate};
+pub use audit::AuditConfig;
+pub use auth::{AuthConfig, AuthMode, ExternalIdp, MAX_ACCESS_TOKEN_TTL_SECS};
+pub use host::is_loopback_host;
+pub use limits::{Limits, Rate, TlsFiles};
+pub use safety::{DEFAULT_OUTPUT_MAX_CHARS, DriftMode, MIN_OUTPUT_MAX_CHARS, SafetyConfig};
+pub use scope::is_scope_token;
 pub use upstream::{CLIENT_SECRET_ENV, ClientAuth, IdJag, LEEWAY, UpstreamIdp, check_idp_url};
 
 use std::net::SocketAddr;
@@ -25,7 +34,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use url::Url;
 
-use crate::network::presets::{self, Preset};
+use self::presets::Preset;
 
 use self::file::FileConfig;
 
@@ -135,31 +144,61 @@ pub struct Config {
     /// `[tools.NAME]` settings; names are checked against the catalog at start-up.
     pub tools: std::collections::BTreeMap<String, ToolSettings>,
     /// `[sources]` and `[[tools]]`: when present, served instead of the demo.
-    pub declared: Option<std::sync::Arc<crate::declared::Declared>>,
+    pub declared: Option<std::sync::Arc<spec::Declared>>,
     /// Rate limits and session bounds (`[limits]`).
     pub limits: Limits,
     /// `[server.tls]`; `None` serves plain HTTP (TLS ends at a proxy).
-    pub tls: Option<crate::http::tls::TlsFiles>,
+    pub tls: Option<TlsFiles>,
     /// `[safety]`: tool output hygiene and the drift check.
-    pub safety: crate::safety::SafetyConfig,
+    pub safety: SafetyConfig,
     /// `[audit]`: the audit trail.
-    pub audit: crate::audit::AuditConfig,
+    pub audit: AuditConfig,
     /// `[auth]`: how `/mcp` is authenticated.
     pub auth: AuthConfig,
+}
+
+/// Which database backend a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend `url` names; `None` for any other scheme.
+    pub fn from_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
 }
 
 /// Validated `[tools.NAME]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolSettings {
     pub enabled: bool,
-    pub unconfirmed: crate::mcp::guard::Unconfirmed,
+    pub unconfirmed: Unconfirmed,
+}
+
+/// What to do with a destructive tool when the user cannot be asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unconfirmed {
+    /// Refuse, saying how an operator can allow it (secure default).
+    #[default]
+    Refuse,
+    /// Run without confirmation: the operator decided deliberately.
+    Allow,
 }
 
 impl Default for ToolSettings {
     fn default() -> Self {
         Self {
             enabled: true,
-            unconfirmed: crate::mcp::guard::Unconfirmed::Refuse,
+            unconfirmed: Unconfirmed::Refuse,
         }
     }
 }
@@ -196,8 +235,8 @@ impl Default for Config {
             declared: None,
             limits: Limits::default(),
             tls: None,
-            safety: crate::safety::SafetyConfig::default(),
-            audit: crate::audit::AuditConfig::default(),
+            safety: SafetyConfig::default(),
+            audit: AuditConfig::default(),
             auth: AuthConfig::default(),
         }
     }
@@ -259,183 +298,34 @@ impl Config {
         toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
     }
 
-    /// Validate a parsed file plus overrides into a runtime config.
+    /// Validate a parsed file plus overrides into a runtime config. The
+    /// sections are checked in this order, so the first error reported for
+    /// a file with several is always the same.
     pub fn from_parts(file: FileConfig, o: &Overrides) -> Result<Self, ConfigError> {
         let d = Self::default();
         let s = file.server;
-
-        let listen_text = o.listen.clone().or(s.listen);
-        let listen = match listen_text {
-            Some(text) => text.parse().map_err(|_| {
-                ConfigError::invalid(
-                    "server.listen",
-                    format!("`{text}` is not a socket address like 127.0.0.1:8000"),
-                )
-            })?,
-            None => d.listen,
-        };
-
+        let listen = server::listen(o.listen.clone().or(s.listen), d.listen)?;
         let public_origin = match o.public_url.clone().or(s.public_url) {
             Some(text) => Some(parse_public_url(&text)?),
             None => None,
         };
-
-        let mut allowed_hosts = s.allowed_hosts.unwrap_or_default();
-        allowed_hosts.extend(o.allowed_hosts.iter().cloned());
-        for h in &mut allowed_hosts {
-            *h = h.trim().to_ascii_lowercase();
-            if h.is_empty() || h.contains('/') || h.contains(char::is_whitespace) {
-                return Err(ConfigError::invalid(
-                    "server.allowed_hosts",
-                    format!("`{h}` is not a host name or host:port"),
-                ));
-            }
-        }
-        if let Some(origin) = &public_origin
-            && let Some(host) = origin.host_str()
-        {
-            allowed_hosts.push(host.to_ascii_lowercase());
-        }
-
-        let mut allowed_origins = Vec::new();
-        for text in s.allowed_origins.unwrap_or_default() {
-            let url = Url::parse(&text).map_err(|_| {
-                ConfigError::invalid(
-                    "server.allowed_origins",
-                    format!("`{text}` is not an origin like https://app.example.com"),
-                )
-            })?;
-            allowed_origins.push(url.origin().ascii_serialization());
-        }
-        if let Some(origin) = &public_origin {
-            allowed_origins.push(origin.origin().ascii_serialization());
-        }
-
-        let demo = match (o.demo, s.demo.as_deref()) {
-            (Some(demo), _) => demo,
-            (None, None) => d.demo,
-            (None, Some("company")) => Demo::Company,
-            (None, Some("conformance")) => Demo::Conformance,
-            (None, Some(other)) => {
-                return Err(ConfigError::invalid(
-                    "server.demo",
-                    format!("`{other}` is not one of: company, conformance"),
-                ));
-            }
-        };
-
-        let log_format = match (o.log_format, file.log.format.as_deref()) {
-            (Some(f), _) => f,
-            (None, None) => d.log_format,
-            (None, Some("text")) => LogFormat::Text,
-            (None, Some("json")) => LogFormat::Json,
-            (None, Some(other)) => {
-                return Err(ConfigError::invalid(
-                    "log.format",
-                    format!("`{other}` is not one of: text, json"),
-                ));
-            }
-        };
-
-        let database_url = o
-            .database_url
-            .clone()
-            .or(file.database.url)
-            .unwrap_or(d.database_url);
-        crate::store::Backend::of_url(&database_url).map_err(|_| {
-            ConfigError::invalid(
-                "database.url",
-                "expected sqlite://PATH or postgres://USER@HOST/DB",
-            )
-        })?;
-        let max_connections = positive(
-            "database.max_connections",
-            file.database.max_connections,
-            d.max_connections,
-        )?;
-
-        let max_body_bytes = s.max_body_bytes.unwrap_or(d.max_body_bytes);
-        if !(1024..=64 * 1024 * 1024).contains(&max_body_bytes) {
-            return Err(ConfigError::invalid(
-                "server.max_body_bytes",
-                "must be between 1024 and 67108864",
-            ));
-        }
-
-        let presets = merge_presets(file.network.presets)?;
-        let mut allow_entries = file.network.allow.unwrap_or_default();
-        allow_entries.extend(o.allow.iter().cloned());
-        let mut allow = Vec::new();
-        for entry in &allow_entries {
-            allow.extend(resolve_allow(entry, &presets)?);
-        }
-        let trusted_proxies = file
-            .network
-            .trusted_proxies
-            .unwrap_or_default()
-            .iter()
-            .map(|e| {
-                parse_net(e).ok_or_else(|| {
-                    ConfigError::invalid(
-                        "network.trusted_proxies",
-                        format!("`{e}` is not a CIDR or an address"),
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let allowed_hosts = server::allowed_hosts(s.allowed_hosts, o, public_origin.as_ref())?;
+        let allowed_origins = server::allowed_origins(s.allowed_origins, public_origin.as_ref())?;
+        let demo = server::demo(o.demo, s.demo.as_deref(), d.demo)?;
+        let log_format =
+            server::log_format(o.log_format, file.log.format.as_deref(), d.log_format)?;
+        let (database_url, max_connections) = server::database(o, file.database, &d)?;
+        let max_body_bytes = server::max_body_bytes(s.max_body_bytes, d.max_body_bytes)?;
+        let network = server::network(file.network, o)?;
         let auth = auth::auth(file.auth, o.auth, &|var| std::env::var(var).ok())?;
-        let display_name = match s.display_name.as_deref().map(str::trim) {
-            None => d.display_name.clone(),
-            Some(n)
-                if n.is_empty() || n.chars().count() > 100 || n.chars().any(char::is_control) =>
-            {
-                return Err(ConfigError::invalid(
-                    "server.display_name",
-                    "must be 1 to 100 printable characters",
-                ));
-            }
-            Some(n) => n.to_owned(),
-        };
+        let display_name = server::display_name(s.display_name.as_deref(), &d.display_name)?;
         let allow_unauthenticated_public = s.allow_unauthenticated_public.unwrap_or(false);
-        match auth.mode {
-            // Without authentication, the network is the only control: refuse
-            // to listen beyond loopback unless an allowlist says who may connect.
-            AuthMode::None
-                if !listen.ip().is_loopback()
-                    && allow.is_empty()
-                    && !allow_unauthenticated_public =>
-            {
-                return Err(ConfigError::invalid(
-                    "auth.mode",
-                    format!(
-                        "`none` on {listen} (not loopback) needs network.allow, e.g. allow = [\"anthropic\"], or auth.mode = \"oauth\" (or server.allow_unauthenticated_public = true to accept the risk)"
-                    ),
-                ));
-            }
-            AuthMode::None => {}
-            // The issuer and the resource are derived from the public URL;
-            // guessing them from the listen address would break on the first proxy.
-            AuthMode::OAuth | AuthMode::External => match &public_origin {
-                None => {
-                    return Err(ConfigError::invalid(
-                        "server.public_url",
-                        format!(
-                            "auth.mode = \"{}\" needs the URL users reach the server at, e.g. https://tools.example.com",
-                            auth.mode.as_str()
-                        ),
-                    ));
-                }
-                Some(url)
-                    if url.scheme() != "https" && !url.host_str().is_some_and(is_loopback_host) =>
-                {
-                    return Err(ConfigError::invalid(
-                        "server.public_url",
-                        "OAuth needs https (http only on a loopback address, for local testing)",
-                    ));
-                }
-                Some(_) => {}
-            },
-        }
+        server::check_auth_mode(
+            auth.mode,
+            listen,
+            !network.allow.is_empty() || allow_unauthenticated_public,
+            public_origin.as_ref(),
+        )?;
 
         let (tools, declared) = declare::tools(file.tools, file.sources)?;
         if declared.is_some() && (o.demo.is_some() || s.demo.is_some()) {
@@ -448,8 +338,17 @@ impl Config {
         let limits = limits::limits(file.limits)?;
         let tls = limits::tls(s.tls)?;
         let safety = safety::safety(file.safety)?;
-        let audit = crate::audit::AuditConfig::from_file(file.audit)
+        let audit = AuditConfig::from_file(file.audit)
             .map_err(|(key, message)| ConfigError::invalid(key, message))?;
+        let times = server::times(
+            [
+                s.request_timeout_secs,
+                s.tool_timeout_secs,
+                s.shutdown_grace_secs,
+                s.sse_keep_alive_secs,
+            ],
+            &d,
+        )?;
 
         Ok(Self {
             audit,
@@ -461,10 +360,10 @@ impl Config {
             allow_unauthenticated_public,
             tools,
             declared: declared.map(std::sync::Arc::new),
-            allow,
-            allow_entries,
-            trusted_proxies,
-            presets,
+            allow: network.allow,
+            allow_entries: network.allow_entries,
+            trusted_proxies: network.trusted_proxies,
+            presets: network.presets,
             listen,
             public_origin,
             display_name,
@@ -475,26 +374,10 @@ impl Config {
             database_url,
             max_connections,
             max_body_bytes,
-            request_timeout: secs(
-                "server.request_timeout_secs",
-                s.request_timeout_secs,
-                d.request_timeout,
-            )?,
-            tool_timeout: secs(
-                "server.tool_timeout_secs",
-                s.tool_timeout_secs,
-                d.tool_timeout,
-            )?,
-            shutdown_grace: secs(
-                "server.shutdown_grace_secs",
-                s.shutdown_grace_secs,
-                d.shutdown_grace,
-            )?,
-            sse_keep_alive: secs(
-                "server.sse_keep_alive_secs",
-                s.sse_keep_alive_secs,
-                d.sse_keep_alive,
-            )?,
+            request_timeout: times.request,
+            tool_timeout: times.tool,
+            shutdown_grace: times.shutdown_grace,
+            sse_keep_alive: times.sse_keep_alive,
             log_format,
         })
     }

@@ -5,7 +5,8 @@
 //! * [`spec`]: validated sources and tools (from `config::declare`).
 //! * [`placeholder`]: `:name` placeholders, found with each engine's lexical rules.
 //! * [`args`]: input schema and argument checks; caller context.
-//! * [`source`]: the connections: [`source::Sources`] and the error model.
+//! * [`source`]: the connections: [`source::Sources`].
+//! * [`query`]: what a source is asked and answers, and the error model.
 //! * [`sql`]: statements on SQLite, PostgreSQL and MySQL/MariaDB, read-only
 //!   enforced by the engine.
 //! * [`http`]: HTTP calls to allowlisted hosts.
@@ -16,6 +17,7 @@ pub mod args;
 pub mod catalog;
 pub mod http;
 pub mod placeholder;
+pub mod query;
 pub mod render;
 pub mod source;
 pub mod spec;

@@ -301,19 +301,6 @@ impl DriftReport {
     }
 }
 
-/// The lock of the tools `shared` serves: what `tools/list` shows, so a
-/// tool hidden by read-only mode or `enabled = false` is not in it.
-pub fn served(shared: &crate::mcp::handler::Shared) -> ToolLock {
-    let served = shared.live.load();
-    ToolLock::of(
-        served
-            .catalog
-            .tools()
-            .definitions()
-            .filter(|t| served.policy.serves(t)),
-    )
-}
-
 /// The start-up check of `serve`: compare `live` with the configured lock
 /// and apply `mode`. `Ok(report)` when serving may go on (the caller logs a
 /// non-empty report as warnings).
@@ -332,14 +319,17 @@ pub fn check(path: &Path, mode: DriftMode, live: &ToolLock) -> Result<DriftRepor
 /// `serve`'s start-up check when `safety.tools_lock` is set: records any
 /// drift in the audit trail, then logs each difference as a warning, or
 /// refuses under `drift = "refuse"`. Returns the report (`None` without a
-/// lock). There is no reload yet, so this runs once per start.
-pub async fn on_start(state: &crate::AppState) -> Result<Option<DriftReport>, DriftError> {
-    let safety = &state.config.safety;
+/// lock). `live` is the lock of the tools served (`app::served_lock`).
+pub async fn on_start(
+    safety: &crate::safety::SafetyConfig,
+    live: &ToolLock,
+    audit: &crate::audit::AuditSink,
+) -> Result<Option<DriftReport>, DriftError> {
     let Some(path) = &safety.tools_lock else {
         return Ok(None);
     };
     // Compare without refusing first, so that a refused start is audited too.
-    let report = check(path, DriftMode::Warn, &served(&state.mcp))?;
+    let report = check(path, DriftMode::Warn, live)?;
     if report.is_empty() {
         tracing::info!(lock = %path.display(), digest = %report.live_digest, "served tools match the lock");
         return Ok(Some(report));
@@ -353,7 +343,7 @@ pub async fn on_start(state: &crate::AppState) -> Result<Option<DriftReport>, Dr
         "live_digest": report.live_digest,
         "changes": report.lines(),
     }));
-    if let Err(e) = state.mcp.audit.record(event).await {
+    if let Err(e) = audit.record(event).await {
         // Start-up goes on (or stops) by the drift mode; the missing record
         // is itself worth an error line.
         tracing::error!(error = %e, "could not record tool drift in the audit trail");

@@ -18,6 +18,7 @@
 //! * [`audit`]: the hash-chained audit trail of tool calls.
 //! * [`store`]: SQLite and PostgreSQL, with parallel migrations.
 //! * [`telemetry`]: structured logging.
+//! * [`wire`]: the wire form of every refusal (JSON-RPC error bodies).
 
 // Tests may unwrap: a panic is the failure report there.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -38,6 +39,7 @@ pub mod network;
 pub mod safety;
 pub mod store;
 pub mod telemetry;
+pub mod wire;
 
 #[cfg(test)]
 mod proptests;

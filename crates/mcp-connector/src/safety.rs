@@ -12,53 +12,10 @@
 pub mod hygiene;
 pub mod injection;
 
-use std::path::PathBuf;
-
 pub use hygiene::{HygieneConfig, HygieneReport};
 
-/// Claude's documented limit on the size of one tool result, in characters.
-pub const DEFAULT_OUTPUT_MAX_CHARS: usize = 150_000;
-/// The smallest cap an operator may set: below this the truncation notice
-/// and a useful amount of data no longer fit.
-pub const MIN_OUTPUT_MAX_CHARS: usize = 1_000;
-
-/// What `serve` does when the live tools differ from the lock file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DriftMode {
-    /// Log each difference and serve (the default: a lock file is opt-in,
-    /// and a first deployment should not fail closed on a typo).
-    #[default]
-    Warn,
-    /// Refuse to start, naming the changed tools.
-    Refuse,
-}
-
-/// Validated `[safety]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SafetyConfig {
-    /// Cap on the characters of a tool result's text blocks.
-    pub output_max_chars: usize,
-    /// Wrap every text block as quoted data with a short preamble.
-    pub wrap_untrusted_output: bool,
-    /// Tool manifest written by `mcp-connector tools lock`; `None` skips
-    /// the drift check.
-    pub tools_lock: Option<PathBuf>,
-    /// What a difference from `tools_lock` does at start-up.
-    pub drift: DriftMode,
-}
-
-impl Default for SafetyConfig {
-    fn default() -> Self {
-        Self {
-            output_max_chars: DEFAULT_OUTPUT_MAX_CHARS,
-            // Off by default: wrapping changes the text clients receive (a
-            // client parsing the text as JSON would break).
-            wrap_untrusted_output: false,
-            tools_lock: None,
-            drift: DriftMode::Warn,
-        }
-    }
-}
+/// `[safety]` and its limits are configuration, validated at load.
+pub use crate::config::{DEFAULT_OUTPUT_MAX_CHARS, DriftMode, MIN_OUTPUT_MAX_CHARS, SafetyConfig};
 
 impl SafetyConfig {
     /// The settings the tool-output pass needs.

@@ -46,23 +46,13 @@ pub enum StoreError {
     Conflict(&'static str),
 }
 
-/// Which backend a URL selects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+/// Which backend a URL selects (checked when the configuration loads).
+pub use crate::config::Backend;
 
 impl Backend {
     /// The backend a database URL names.
     pub fn of_url(url: &str) -> Result<Self, StoreError> {
-        if url.starts_with("sqlite:") {
-            Ok(Self::Sqlite)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Self::Postgres)
-        } else {
-            Err(StoreError::UnsupportedUrl)
-        }
+        Self::from_url(url).ok_or(StoreError::UnsupportedUrl)
     }
 }
 

@@ -64,7 +64,8 @@ impl AuditSink {
         event.source_ip = source_ip;
         // The authenticated subject; the OAuth client id stands in for a
         // client that declared no name (stateless requests often do not).
-        let principal = parts.and_then(|p| p.extensions.get::<crate::auth::Principal>());
+        let principal =
+            parts.and_then(|p| p.extensions.get::<crate::config::principal::Principal>());
         event.subject = principal.map(|p| p.subject.to_string());
         event.client = client.or_else(|| {
             principal

@@ -8,7 +8,7 @@
 use mcp_connector_security::sha256_hex;
 use serde_json::json;
 
-use super::record::AuditRecord;
+use super::record::{AuditEvent, AuditRecord, rfc3339_millis};
 
 /// `prev_hash` of the first row.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -44,6 +44,38 @@ pub fn canonical(r: &AuditRecord) -> String {
 /// The hash `r` must carry.
 pub fn hash(r: &AuditRecord) -> String {
     sha256_hex(canonical(r).as_bytes())
+}
+
+// Sealing lives with the hash, so that a record does not need the chain.
+impl AuditRecord {
+    /// The row `event` becomes at `seq` after `prev_hash`, hash included.
+    pub fn seal(event: AuditEvent, seq: i64, prev_hash: &str) -> Self {
+        let mut record = Self {
+            seq,
+            time: rfc3339_millis(event.time),
+            kind: event.kind.as_str().to_owned(),
+            subject: event.subject,
+            client: event.client,
+            session_id: event.session_id,
+            source_ip: event.source_ip.map(|ip| ip.to_string()),
+            tool: event.tool,
+            arguments: event.arguments.map(|a| a.to_string()),
+            result_sha256: event.result.as_ref().map(|(digest, _)| digest.clone()),
+            result_size: event
+                .result
+                .map(|(_, size)| i64::try_from(size).unwrap_or(i64::MAX)),
+            is_error: event.is_error,
+            error: event.error,
+            duration_ms: event
+                .duration_ms
+                .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
+            flags: event.flags.map(|f| serde_json::Value::from(f).to_string()),
+            prev_hash: prev_hash.to_owned(),
+            hash: String::new(),
+        };
+        record.hash = hash(&record);
+        record
+    }
 }
 
 /// Where and why the chain is broken.

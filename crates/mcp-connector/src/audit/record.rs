@@ -99,37 +99,6 @@ pub struct AuditRecord {
     pub hash: String,
 }
 
-impl AuditRecord {
-    /// The row `event` becomes at `seq` after `prev_hash`, hash included.
-    pub fn seal(event: AuditEvent, seq: i64, prev_hash: &str) -> Self {
-        let mut record = Self {
-            seq,
-            time: rfc3339_millis(event.time),
-            kind: event.kind.as_str().to_owned(),
-            subject: event.subject,
-            client: event.client,
-            session_id: event.session_id,
-            source_ip: event.source_ip.map(|ip| ip.to_string()),
-            tool: event.tool,
-            arguments: event.arguments.map(|a| a.to_string()),
-            result_sha256: event.result.as_ref().map(|(digest, _)| digest.clone()),
-            result_size: event
-                .result
-                .map(|(_, size)| i64::try_from(size).unwrap_or(i64::MAX)),
-            is_error: event.is_error,
-            error: event.error,
-            duration_ms: event
-                .duration_ms
-                .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
-            flags: event.flags.map(|f| serde_json::Value::from(f).to_string()),
-            prev_hash: prev_hash.to_owned(),
-            hash: String::new(),
-        };
-        record.hash = super::chain::hash(&record);
-        record
-    }
-}
-
 /// `2026-11-25T08:43:03.123Z`. Text, not a database timestamp type, because
 /// the stored bytes must be the hashed bytes on both backends.
 pub fn rfc3339_millis(time: SystemTime) -> String {

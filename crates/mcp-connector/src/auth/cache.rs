@@ -20,6 +20,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::principal::Principal;
+use crate::clock::Clock;
+#[cfg(test)]
 use crate::clock::unix_now;
 
 /// Entries per table unless configured otherwise.
@@ -46,6 +48,7 @@ struct Tables {
 pub struct TokenCache {
     capacity: usize,
     tables: Mutex<Tables>,
+    clock: Clock,
 }
 
 /// What the cache knows about a token.
@@ -61,9 +64,15 @@ pub enum Lookup {
 
 impl TokenCache {
     pub fn new(capacity: usize) -> Self {
+        Self::with_clock(capacity, Clock::system())
+    }
+
+    /// A cache that checks the tokens' own expiry by `clock`.
+    pub fn with_clock(capacity: usize, clock: Clock) -> Self {
         Self {
             capacity: capacity.max(2),
             tables: Mutex::new(Tables::default()),
+            clock,
         }
     }
 
@@ -78,7 +87,7 @@ impl TokenCache {
         let mut t = self.lock();
         if let Some(e) = t.valid.get(key) {
             // The token's own expiry wins over the freshness deadline.
-            if now < e.fresh_until && e.principal.expires_at > unix_now() {
+            if now < e.fresh_until && e.principal.expires_at > self.clock.unix_now() {
                 return Lookup::Valid(e.principal.clone());
             }
             t.valid.remove(key);

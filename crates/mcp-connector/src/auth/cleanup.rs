@@ -8,7 +8,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::Auth;
-use crate::clock::unix_now;
 use crate::store::StoreError;
 
 const INTERVAL: Duration = Duration::from_secs(600);
@@ -37,7 +36,7 @@ pub fn spawn(auth: Auth, shutdown: CancellationToken) -> JoinHandle<()> {
 
 /// One cleanup pass; returns the number of rows removed.
 pub async fn run_once(auth: &Auth) -> Result<u64, StoreError> {
-    let now = unix_now();
+    let now = auth.clock.unix_now();
     let expired = auth.db.delete_expired_oauth(now, KEEP_EXPIRED_SECS).await?;
     let ttl = i64::try_from(auth.config.unused_client_ttl.as_secs()).unwrap_or(i64::MAX / 4);
     let clients = auth.db.delete_unused_clients(now - ttl).await?;

@@ -11,26 +11,21 @@
 //! intersected with the scopes offered, which are themselves within the
 //! user's role. A crafted post cannot escalate.
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use mcp_connector_security::{SecretString, ct_eq, random_token, sha256_hex};
 use serde::{Deserialize, Serialize};
 
-use super::authorize::{
-    Pending, REQUEST_CONTEXT, REQUEST_TTL_SECS, csrf_from_cookie, error_page, form_action_source,
-    internal, login_page, redirect, redirect_error,
-};
 use super::events::{self, What};
+use super::flow::{
+    Pending, REQUEST_CONTEXT, REQUEST_TTL_SECS, error_page, form_action_source, internal,
+    login_page, provenance, redirect, redirect_error,
+};
 use super::issue::{self, CodeRequest};
 use super::login::Verified;
-use super::pages::{self, Person, Provenance, RequestInfo, ScopeChoice};
+use super::pages::{self, Person, RequestInfo, ScopeChoice};
 use super::params::Params;
-use super::upstream::login::{self as upstream_login, Target};
 use super::{Auth, ScopeSet, client_auth, login, session};
-use crate::clock::unix_now;
-use crate::network::ClientIp;
 use crate::store::oauth::User;
 
 /// Seal context of the consent form's `ticket`.
@@ -55,7 +50,7 @@ struct Ticket {
     nonce: String,
 }
 
-fn forbidden() -> Response {
+pub(super) fn forbidden() -> Response {
     error_page(
         StatusCode::FORBIDDEN,
         "Session expired",
@@ -63,7 +58,7 @@ fn forbidden() -> Response {
     )
 }
 
-fn bad_form() -> Response {
+pub(super) fn bad_form() -> Response {
     error_page(
         StatusCode::BAD_REQUEST,
         "Invalid form",
@@ -79,62 +74,27 @@ fn expired() -> Response {
     )
 }
 
-/// `POST /authorize`.
-pub async fn submit(
-    State(auth): State<Auth>,
-    headers: HeaderMap,
-    extensions: Extensions,
-    body: Bytes,
-) -> Response {
-    let form = Params::parse(&body);
-    // Double submit: the cookie and the field must both be there and agree.
-    let Some(cookie) = csrf_from_cookie(&auth, &headers) else {
-        return forbidden();
-    };
-    let Some(csrf) = form.get("csrf") else {
-        return forbidden();
-    };
-    if !ct_eq(cookie.as_bytes(), csrf.as_bytes()) {
-        return forbidden();
-    }
-    let ip = extensions.get::<ClientIp>().map(|c| c.0);
-    match form.get("step") {
-        Some("login") => login_step(&auth, &form, csrf, ip).await,
-        Some("upstream") => upstream_step(&auth, &form, csrf).await,
-        Some("consent") => consent_step(&auth, &form, csrf, ip).await,
-        Some("switch") => switch_step(&auth, &form, &headers, csrf).await,
-        _ => bad_form(),
-    }
-}
-
 /// The login form's sealed request, if it is this browser's and current.
-fn pending_of(auth: &Auth, form: &Params, csrf: &str) -> Result<Pending, Box<Response>> {
+pub(super) fn pending_of(auth: &Auth, form: &Params, csrf: &str) -> Result<Pending, Box<Response>> {
     let Some(pending) = open::<Pending>(auth, REQUEST_CONTEXT, form.get("request")) else {
         return Err(Box::new(bad_form()));
     };
     if !bound_to(&pending, csrf) {
         return Err(Box::new(forbidden()));
     }
-    if pending.exp < unix_now() {
+    if pending.exp < auth.clock.unix_now() {
         return Err(Box::new(expired()));
     }
     Ok(pending)
 }
 
-/// "Sign in with your company account": off to the identity provider.
-async fn upstream_step(auth: &Auth, form: &Params, csrf: &str) -> Response {
-    let pending = match pending_of(auth, form, csrf) {
-        Ok(p) => p,
-        Err(res) => return *res,
-    };
-    let Some(up) = auth.upstream.clone() else {
-        return bad_form();
-    };
-    upstream_login::begin(auth, &up, Target::Authorize(pending), csrf, None).await
-}
-
 /// "Not you?": end the session and show the sign-in for the same request.
-async fn switch_step(auth: &Auth, form: &Params, headers: &HeaderMap, csrf: &str) -> Response {
+pub(super) async fn switch_step(
+    auth: &Auth,
+    form: &Params,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Response {
     let Some(ticket) = open::<Ticket>(auth, TICKET_CONTEXT, form.get("ticket")) else {
         return bad_form();
     };
@@ -146,7 +106,7 @@ async fn switch_step(auth: &Auth, form: &Params, headers: &HeaderMap, csrf: &str
         Err(e) => return internal(&e),
     };
     let mut pending = ticket.req;
-    pending.exp = unix_now() + REQUEST_TTL_SECS;
+    pending.exp = auth.clock.unix_now() + REQUEST_TTL_SECS;
     let page = login_page(auth, StatusCode::OK, &pending, csrf, None, "", false);
     session::with_cookie(page, &clear)
 }
@@ -169,7 +129,7 @@ fn bound_to(pending: &Pending, csrf: &str) -> bool {
     )
 }
 
-async fn login_step(
+pub(super) async fn login_step(
     auth: &Auth,
     form: &Params,
     csrf: &str,
@@ -268,7 +228,11 @@ async fn login_step(
 
 /// Note a local sign-in and start its session; the session cookie.
 pub(super) async fn signed_in_now(auth: &Auth, user: &User) -> Result<String, Box<Response>> {
-    if let Err(e) = auth.db.touch_user_login(&user.id, unix_now()).await {
+    if let Err(e) = auth
+        .db
+        .touch_user_login(&user.id, auth.clock.unix_now())
+        .await
+    {
         return Err(Box::new(internal(&e)));
     }
     session::start(auth, user)
@@ -400,7 +364,7 @@ fn consent_page(auth: &Auth, pending: Pending, user: &User, csrf: &str) -> Respo
         req: pending,
         user_id: user.id.clone(),
         offered: offered.to_string(),
-        exp: unix_now() + TICKET_TTL_SECS,
+        exp: auth.clock.unix_now() + TICKET_TTL_SECS,
         nonce: random_token(16),
     };
     let json = match serde_json::to_vec(&ticket) {
@@ -429,16 +393,7 @@ fn consent_page(auth: &Auth, pending: Pending, user: &User, csrf: &str) -> Respo
     pages::html(StatusCode::OK, body, form_action.as_deref(), None)
 }
 
-/// How the consent page describes a client of `origin`.
-pub(super) fn provenance<'a>(origin: &str, client_id: &'a str, host: &'a str) -> Provenance<'a> {
-    match origin {
-        "cimd" => Provenance::MetadataDocument(client_id),
-        "dcr" => Provenance::Registered(host),
-        _ => Provenance::Admin,
-    }
-}
-
-async fn consent_step(
+pub(super) async fn consent_step(
     auth: &Auth,
     form: &Params,
     csrf: &str,
@@ -451,7 +406,7 @@ async fn consent_step(
     if !bound_to(req, csrf) {
         return forbidden();
     }
-    if ticket.exp < unix_now() {
+    if ticket.exp < auth.clock.unix_now() {
         return expired();
     }
     // One decision per consent page: a resubmitted form (back button, a

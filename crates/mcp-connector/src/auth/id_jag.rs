@@ -37,7 +37,6 @@ use super::scope::ScopeSet;
 use super::upstream::Upstream;
 use super::upstream::id_token::groups_of;
 use super::{Auth, OAuthError};
-use crate::clock::unix_now;
 use crate::config::{IdJag, LEEWAY};
 use crate::store::oauth::UpstreamLogin;
 
@@ -270,7 +269,7 @@ fn check(auth: &Auth, c: &Claims, client_id: &str) -> Result<(), Refusal> {
         return Err("the assertion has no issue time (iat)");
     };
     let leeway = i64::try_from(LEEWAY.as_secs()).unwrap_or(30);
-    if iat > unix_now() + leeway {
+    if iat > auth.clock.unix_now() + leeway {
         return Err("the assertion was issued in the future");
     }
     if c.exp - iat > MAX_LIFETIME_SECS {
@@ -396,7 +395,7 @@ async fn subject_user(
         email: c.email.clone(),
         display_name: c.name.clone(),
         role,
-        now: unix_now(),
+        now: auth.clock.unix_now(),
     };
     let user = auth
         .db

@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use super::Auth;
 use super::scope::ScopeSet;
-use crate::clock::unix_now;
 use crate::store::StoreError;
 use crate::store::oauth::{self, Client, NewCode, NewToken, TokenKind};
 
@@ -57,7 +56,7 @@ pub struct CodeRequest {
 
 /// Create a grant and its authorization code; returns the code.
 pub async fn code(auth: &Auth, req: &CodeRequest) -> Result<String, StoreError> {
-    let now = unix_now();
+    let now = auth.clock.unix_now();
     let grant = oauth::Grant {
         id: id(),
         client_id: req.client_id.clone(),
@@ -118,7 +117,7 @@ pub async fn tokens_for(
     req: &TokenRequest,
     ttl: Duration,
 ) -> Result<TokenResponse, StoreError> {
-    let now = unix_now();
+    let now = auth.clock.unix_now();
     let access = credential(ACCESS_PREFIX);
     let ttl = secs(ttl);
     let mut rows = vec![NewToken {
@@ -188,7 +187,7 @@ pub async fn new_grant_tokens(
         user_id: g.user_id.clone(),
         scopes: g.scopes.to_string(),
         resource: auth.resource.to_string(),
-        now: unix_now(),
+        now: auth.clock.unix_now(),
     };
     auth.db.insert_grant(&grant).await?;
     tokens_for(

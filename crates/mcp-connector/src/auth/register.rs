@@ -22,7 +22,6 @@ use super::cimd::redirect_uri_allowed;
 use super::events::{self, What};
 use super::metadata::{endpoint_answer, no_store_json};
 use super::{Auth, OAuthError, issue};
-use crate::clock::unix_now;
 use crate::network::ClientIp;
 use crate::store::oauth::{ClientOrigin, NewClient};
 
@@ -120,7 +119,7 @@ async fn create(auth: &Auth, body: &[u8], ip: Option<IpAddr>) -> Result<Value, O
         _ => DEFAULT_NAME.to_owned(),
     };
     let secret = (auth_method != "none").then(|| issue::credential(issue::SECRET_PREFIX));
-    let now = unix_now();
+    let now = auth.clock.unix_now();
     let client_id = issue::id();
     auth.db
         .insert_client(&NewClient {

@@ -40,10 +40,8 @@ use super::external::JwtError;
 use super::issue::ACCESS_PREFIX;
 use super::principal::Principal;
 use super::scope::ScopeSet;
-use crate::clock::unix_now;
-use crate::http::rate_limit::Subject;
-use crate::http::rejection::EdgeError;
-use crate::network::ClientIp;
+use crate::network::{ClientIp, Subject};
+use crate::wire::EdgeError;
 
 /// A validated opaque token is checked against the database again after this.
 pub const REVALIDATE_AFTER: Duration = Duration::from_secs(4);
@@ -152,7 +150,7 @@ async fn authenticate(auth: &Auth, token: &str) -> Result<Principal, Refusal> {
     let outcome = match &auth.jwks {
         Some(jwks) => match jwks.validate(token, &auth.scopes).await {
             Ok(p) => {
-                let left = u64::try_from(p.expires_at - unix_now()).unwrap_or(0);
+                let left = u64::try_from(p.expires_at - auth.clock.unix_now()).unwrap_or(0);
                 Ok((p, JWT_CACHE_MAX.min(Duration::from_secs(left))))
             }
             Err(JwtError::Invalid(why)) => Err(Refusal::Invalid(why)),
@@ -209,7 +207,7 @@ async fn opaque(auth: &Auth, token: &str, key: &Key) -> Result<Principal, Refusa
     if !is_access_token_shaped(token) {
         return Err(Refusal::Invalid(UNKNOWN));
     }
-    let now = unix_now();
+    let now = auth.clock.unix_now();
     let hash = hex(key);
     let row = match auth.db.access_token(&hash, now).await {
         Ok(Some(row)) => row,

@@ -15,7 +15,6 @@ use super::client_auth::{self, Form};
 use super::events::{self, What};
 use super::metadata::endpoint_answer;
 use super::{Auth, OAuthError, issue};
-use crate::clock::unix_now;
 use crate::network::ClientIp;
 
 /// `POST /revoke`.
@@ -47,7 +46,11 @@ async fn run(
     // a success (RFC 7009 §2.2): the caller learns nothing about it.
     let revoked = auth
         .db
-        .revoke_token(&issue::hash(token), Some(&client.client.id), unix_now())
+        .revoke_token(
+            &issue::hash(token),
+            Some(&client.client.id),
+            auth.clock.unix_now(),
+        )
         .await?;
     if revoked {
         tracing::info!(client_id = %client.client.id, "grant revoked by its client");

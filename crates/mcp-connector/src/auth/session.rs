@@ -28,7 +28,6 @@ use axum::response::{IntoResponse, Response};
 use mcp_connector_security::{random_token, sha256_hex};
 
 use super::Auth;
-use crate::clock::unix_now;
 use crate::store::StoreError;
 use crate::store::oauth::User;
 
@@ -80,7 +79,7 @@ pub async fn signed_in(auth: &Auth, headers: &HeaderMap) -> Result<Option<Signed
     };
     let found = auth
         .db
-        .session_user(&sha256_hex(value.as_bytes()), unix_now())
+        .session_user(&sha256_hex(value.as_bytes()), auth.clock.unix_now())
         .await?;
     Ok(found.map(|(user, expires_at)| SignedIn { user, expires_at }))
 }
@@ -88,7 +87,7 @@ pub async fn signed_in(auth: &Auth, headers: &HeaderMap) -> Result<Option<Signed
 /// Start a session for `user`; the `Set-Cookie` value that carries it.
 pub async fn start(auth: &Auth, user: &User) -> Result<String, StoreError> {
     let value = random_token(32);
-    let now = unix_now();
+    let now = auth.clock.unix_now();
     let ttl = i64::try_from(auth.config.session_ttl.as_secs()).unwrap_or(12 * 3600);
     auth.db
         .insert_session(&sha256_hex(value.as_bytes()), &user.id, now, now + ttl)
@@ -126,16 +125,15 @@ pub fn with_cookie(mut res: Response, cookie: &str) -> Response {
 /// The CSRF value of this browser (its cookie's, or a new one) and the
 /// `Set-Cookie` that (re)sets it: put the value in a hidden `csrf` field.
 pub fn csrf(auth: &Auth, headers: &HeaderMap) -> (String, String) {
-    let value =
-        super::authorize::csrf_from_cookie(auth, headers).unwrap_or_else(|| random_token(32));
-    let cookie = super::authorize::csrf_set_cookie(auth, &value);
+    let value = super::flow::csrf_from_cookie(auth, headers).unwrap_or_else(|| random_token(32));
+    let cookie = super::flow::csrf_set_cookie(auth, &value);
     (value, cookie)
 }
 
 /// Whether a posted `field` matches this browser's CSRF cookie (in
 /// constant time). A cross-site post cannot read or set the cookie.
 pub fn csrf_matches(auth: &Auth, headers: &HeaderMap, field: Option<&str>) -> bool {
-    match (super::authorize::csrf_from_cookie(auth, headers), field) {
+    match (super::flow::csrf_from_cookie(auth, headers), field) {
         (Some(cookie), Some(field)) => {
             mcp_connector_security::ct_eq(cookie.as_bytes(), field.as_bytes())
         }
@@ -197,7 +195,7 @@ where
                 let back = safe_return_to(&here).unwrap_or("/");
                 Err(see_other(&sign_in_url(back)))
             }
-            Err(e) => Err(super::authorize::internal(&e)),
+            Err(e) => Err(super::flow::internal(&e)),
         }
     }
 }

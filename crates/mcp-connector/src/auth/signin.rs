@@ -22,8 +22,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
 use mcp_connector_security::{SecretString, ct_eq, random_token};
 
-use super::authorize::{csrf_from_cookie, csrf_set_cookie, error_page, internal};
 use super::events::{self, What};
+use super::flow::{csrf_from_cookie, csrf_set_cookie, error_page, internal};
 use super::login::Verified;
 use super::pages::{self, SignInChoice};
 use super::params::Params;

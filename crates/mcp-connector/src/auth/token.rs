@@ -23,7 +23,6 @@ use super::issue::{self, TokenRequest, TokenResponse};
 use super::metadata::{endpoint_answer, no_store_json};
 use super::scope::ScopeSet;
 use super::{Auth, OAuthError};
-use crate::clock::unix_now;
 use crate::network::ClientIp;
 use crate::store::oauth::CodeRedemption;
 
@@ -110,7 +109,7 @@ async fn authorization_code(
     let code = form.require("code")?;
     let verifier = form.require("code_verifier")?;
     let redirect_uri = form.require("redirect_uri")?;
-    let now = unix_now();
+    let now = auth.clock.unix_now();
     let stored = match auth.db.redeem_code(&issue::hash(code), now).await? {
         CodeRedemption::Fresh(stored) => stored,
         CodeRedemption::Replayed { grant_id } => {
@@ -173,7 +172,7 @@ async fn refresh_token(
     let c = &client.client;
     let presented = form.require("refresh_token")?;
     let hash = issue::hash(presented);
-    let now = unix_now();
+    let now = auth.clock.unix_now();
     let Some(rt) = auth.db.refresh_token(&hash).await? else {
         return Err(OAuthError::InvalidGrant("the refresh token is invalid"));
     };

@@ -60,15 +60,9 @@ impl ToolError {
     }
 }
 
-/// Tool names Claude accepts. The MCP spec allows dots and 128 characters,
-/// but Claude drops the whole tool list if any name falls outside
-/// `^[a-zA-Z0-9_-]{1,64}$`, so we refuse such a name at registration.
-pub fn valid_tool_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
+/// Tool names Claude accepts (one rule for declared tools, checked at load,
+/// and for registered ones).
+pub use crate::config::spec::valid_tool_name;
 
 /// Registration error.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -156,8 +150,8 @@ pub struct ToolCtx {
 
 impl ToolCtx {
     /// The authenticated caller, when `/mcp` requires tokens.
-    pub fn principal(&self) -> Option<&crate::auth::Principal> {
-        crate::mcp::handler::principal(&self.request)
+    pub fn principal(&self) -> Option<&crate::config::principal::Principal> {
+        crate::config::principal::of_request(&self.request)
     }
 
     /// Report progress if the client asked for it (sent a progress token).

@@ -312,7 +312,7 @@ fn served(config: Config) -> anyhow::Result<ToolLock> {
         let state = AppState::build(config)
             .await
             .context("loading the catalog")?;
-        let lock = crate::drift::served(&state.mcp);
+        let lock = crate::app::served_lock(&state.mcp.live.load());
         state.db.close().await;
         Ok(lock)
     })

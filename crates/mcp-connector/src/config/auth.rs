@@ -7,6 +7,8 @@ use url::Url;
 
 use super::ConfigError;
 use super::file::{AuthSection, ExternalSection};
+use super::host::is_loopback_host;
+use super::scope::is_scope_token;
 use super::upstream::{self, IdJag, UpstreamIdp};
 
 /// How requests to `/mcp` are authenticated.
@@ -371,21 +373,4 @@ fn external(e: ExternalSection) -> Result<ExternalIdp, ConfigError> {
         audience: e.audience,
         leeway: Duration::from_secs(e.leeway_secs.unwrap_or(30).min(300)),
     })
-}
-
-/// `localhost`, `127.x.y.z` or `[::1]`.
-pub fn is_loopback_host(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`.
-pub fn is_scope_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }

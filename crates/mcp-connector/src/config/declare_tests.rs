@@ -4,7 +4,7 @@
 use std::io::Write as _;
 
 use super::super::{Config, ConfigError, Overrides};
-use crate::declared::spec::{Action, Engine, JsonType, SourceKind};
+use crate::config::spec::{Action, Engine, JsonType, SourceKind};
 
 const HR: &str = r#"
 [sources.hr]

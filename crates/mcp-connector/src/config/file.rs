@@ -2,9 +2,12 @@
 //! error naming the key, not a silently ignored setting. Every field is
 //! optional here: defaults live in the validated [`super::Config`].
 
-use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
 
-pub use super::declare::{ParamDecl, SourceSection, ToolDecl, ToolSection, ToolsSection};
+use serde::Deserialize;
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use toml::Spanned;
 
 /// The JSON Schema of the config file, pretty-printed with a trailing
 /// newline (committed as `config.schema.json` for editors; a test fails
@@ -294,4 +297,161 @@ pub struct DatabaseSection {
 pub struct LogSection {
     /// `text` or `json`.
     pub format: Option<String>,
+}
+
+// `[sources.NAME]` and `[[tools]]`. `tools` is either an array of tables
+// (tools declared here) or a table of tables (`[tools.NAME]` settings of the
+// built-in demo tools); TOML cannot hold both under one key, so the
+// deserializer looks at which one it got.
+
+/// `tools` in the file.
+#[derive(Debug, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum ToolsSection {
+    /// `[[tools]]`: tools served from `[sources.NAME]`.
+    Declared(Vec<ToolDecl>),
+    /// `[tools.NAME]`: settings of the built-in tools.
+    Settings(BTreeMap<String, ToolSection>),
+}
+
+impl Default for ToolsSection {
+    fn default() -> Self {
+        Self::Settings(BTreeMap::new())
+    }
+}
+
+impl<'de> Deserialize<'de> for ToolsSection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ToolsSection;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("[[tools]] entries or [tools.NAME] tables")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                Vec::deserialize(SeqAccessDeserializer::new(seq)).map(ToolsSection::Declared)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                BTreeMap::deserialize(MapAccessDeserializer::new(map)).map(ToolsSection::Settings)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `[tools.NAME]`: settings of a built-in tool.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToolSection {
+    /// `false` hides the tool and refuses calls to it.
+    pub enabled: Option<bool>,
+    /// For destructive tools when the user cannot be asked to confirm:
+    /// `refuse` (default) or `allow`.
+    pub unconfirmed: Option<String>,
+}
+
+/// `[sources.NAME]`: a database (`sqlite://`, `postgres://`, `mysql://`,
+/// `mariadb://`) or an HTTP API (`http://`, `https://`).
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSection {
+    /// Connection URL or API base URL; `${ENV_VAR}` is replaced by the
+    /// variable's value (keep passwords out of the file).
+    pub url: String,
+    /// Database: connections in this source's pool (default 4).
+    pub max_connections: Option<u32>,
+    /// Database: statement time limit in seconds (default 10).
+    pub statement_timeout_secs: Option<u64>,
+    /// HTTP: hosts tools may reach (default: the URL's host). Checked again
+    /// on the resolved address, and on every redirect.
+    pub allow_hosts: Option<Vec<String>>,
+    /// HTTP: headers sent with every request; values may use `${ENV_VAR}`.
+    pub headers: Option<BTreeMap<String, String>>,
+    /// HTTP: time limit for one request in seconds (default 10).
+    pub timeout_secs: Option<u64>,
+    /// HTTP: largest response body read, in bytes (default 1 MiB).
+    pub max_response_bytes: Option<usize>,
+}
+
+/// `[[tools]]`: a tool declared in the config file.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToolDecl {
+    /// Tool name, `^[a-zA-Z0-9_-]{1,64}$`.
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// `sql` (default) or `http`.
+    pub kind: Option<String>,
+    /// The `[sources.NAME]` it runs against.
+    pub source: String,
+    pub title: Option<String>,
+    /// What the tool does, for the model: say what it returns and when to use it.
+    pub description: String,
+    /// SQL with `:name` placeholders (bound, never spliced).
+    #[schemars(with = "Option<String>")]
+    pub statement: Option<Spanned<String>>,
+    /// Whether the tool changes nothing. Default `true` for SQL tools (run on
+    /// a connection that cannot write) and HTTP GET; required for other HTTP
+    /// methods.
+    pub read_only: Option<bool>,
+    /// Required when `read_only = false`: whether the tool deletes or overwrites.
+    pub destructive: Option<bool>,
+    /// Whether repeating a call has no further effect (default: `read_only`).
+    pub idempotent: Option<bool>,
+    /// `false` hides the tool.
+    pub enabled: Option<bool>,
+    /// Destructive tools when the user cannot confirm: `refuse` (default) or `allow`.
+    pub unconfirmed: Option<String>,
+    /// Rows per page (default 100); further rows come with a cursor.
+    pub max_rows: Option<usize>,
+    /// Characters of rendered output per page (default 150000).
+    pub max_chars: Option<usize>,
+    /// Result columns and their JSON types (`string`, `integer`, `number`,
+    /// `boolean`, `any`); probed from the database when absent.
+    pub columns: Option<BTreeMap<String, String>>,
+    /// HTTP: method (default GET).
+    pub method: Option<String>,
+    /// HTTP: path under the source URL, `{param}` segments percent-encoded.
+    #[schemars(with = "Option<String>")]
+    pub path: Option<Spanned<String>>,
+    /// HTTP: parameters sent as the query string (default: the ones not in
+    /// the path, for GET and DELETE).
+    pub query: Option<Vec<String>>,
+    /// HTTP: parameters sent as a JSON object body (default: the ones not in
+    /// the path, for POST, PUT and PATCH).
+    pub body: Option<Vec<String>>,
+    /// Parameters, `[tools.parameters.NAME]`.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, ParamDecl>,
+}
+
+/// `[tools.parameters.NAME]`
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParamDecl {
+    /// `string`, `integer`, `number`, `boolean` or `enum` (a string from `enum`).
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub description: Option<String>,
+    /// Used when the argument is absent (which makes it optional).
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub default: Option<toml::Value>,
+    /// `false` makes it optional without a default (bound as NULL).
+    pub required: Option<bool>,
+    /// Allowed values.
+    #[serde(rename = "enum")]
+    #[schemars(with = "Option<Vec<serde_json::Value>>")]
+    pub allowed: Option<Vec<toml::Value>>,
+    /// Inclusive bounds of a number or integer.
+    pub minimum: Option<f64>,
+    pub maximum: Option<f64>,
+    /// Length bounds of a string, in characters.
+    pub min_length: Option<u64>,
+    pub max_length: Option<u64>,
 }

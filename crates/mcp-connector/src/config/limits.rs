@@ -1,11 +1,11 @@
 //! `[limits]` and `[server.tls]`: validated into [`Limits`] and
-//! [`TlsFiles`](crate::http::tls::TlsFiles).
+//! [`TlsFiles`].
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::ConfigError;
 use super::file::{LimitsSection, TlsSection};
-use crate::http::tls::TlsFiles;
 
 /// A sustained rate with a burst allowance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,6 +236,15 @@ fn secs(key: &'static str, value: Option<u64>, default: Duration) -> Result<Dura
         Some(v) => Ok(Duration::from_secs(v)),
         None => Ok(default),
     }
+}
+
+/// `[server.tls]`: PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
 }
 
 /// Validate `[server.tls]`: both files or neither. The files are read when

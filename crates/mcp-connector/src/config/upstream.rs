@@ -9,8 +9,9 @@ use mcp_connector_security::SecretString;
 use url::Url;
 
 use super::ConfigError;
-use super::auth::{is_loopback_host, is_scope_token};
 use super::file::{IdJagSection, UpstreamSection};
+use super::host::is_loopback_host;
+use super::scope::is_scope_token;
 
 /// The environment variable that carries the upstream client secret.
 pub const CLIENT_SECRET_ENV: &str = "MCP_CONNECTOR_UPSTREAM_CLIENT_SECRET";

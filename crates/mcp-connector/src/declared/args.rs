@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use rmcp::model::JsonObject;
 use serde_json::{Value, json};
 
-use super::spec::{Bound, JsonType, ParamDef, type_matches};
+use super::spec::{Bound, ParamDef, number};
 use crate::auth::Principal;
 use crate::catalog::ToolError;
 
@@ -90,15 +90,6 @@ pub fn input_schema(params: &[ParamDef]) -> JsonObject {
     schema
 }
 
-/// A bound as an integer when it is one (`minimum = 1` reads as 1.0).
-fn number(x: f64) -> Value {
-    if x.fract() == 0.0 && x.abs() < 9.0e15 {
-        json!(x as i64)
-    } else {
-        json!(x)
-    }
-}
-
 /// Check the arguments and return every value a statement may bind:
 /// declared parameters (given, default or NULL) and the caller context.
 pub fn bind(
@@ -154,79 +145,8 @@ fn names(params: &[ParamDef]) -> String {
         .join(", ")
 }
 
-/// Check one value against its parameter; the message says what is wrong.
-pub fn check_value(p: &ParamDef, v: &Value) -> Result<(), String> {
-    if !type_matches(p.ty, v) {
-        return Err(format!("expected {}, got {}", article(p.ty), kind(v)));
-    }
-    if let Some(allowed) = &p.allowed
-        && !allowed.iter().any(|a| same(a, v))
-    {
-        let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
-        return Err(format!("must be one of {}", list.join(", ")));
-    }
-    if let Some(x) = v.as_f64() {
-        if let Some(lo) = p.minimum
-            && x < lo
-        {
-            return Err(format!("must be at least {}", number(lo)));
-        }
-        if let Some(hi) = p.maximum
-            && x > hi
-        {
-            return Err(format!("must be at most {}", number(hi)));
-        }
-        if p.ty == JsonType::Integer && v.as_i64().is_none() {
-            return Err("is out of the 64-bit integer range".to_owned());
-        }
-    }
-    if let Some(s) = v.as_str() {
-        let len = s.chars().count() as u64;
-        if let Some(lo) = p.min_length
-            && len < lo
-        {
-            return Err(format!("must be at least {lo} characters long"));
-        }
-        if let Some(hi) = p.max_length
-            && len > hi
-        {
-            return Err(format!("must be at most {hi} characters long"));
-        }
-        if s.contains('\0') {
-            return Err("must not contain NUL characters".to_owned());
-        }
-    }
-    Ok(())
-}
-
-fn same(a: &Value, b: &Value) -> bool {
-    match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) => x == y,
-        _ => a == b,
-    }
-}
-
-fn article(ty: JsonType) -> &'static str {
-    match ty {
-        JsonType::String => "a string",
-        JsonType::Integer => "an integer",
-        JsonType::Number => "a number",
-        JsonType::Boolean => "a boolean",
-        JsonType::Any => "a value",
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_f64() => "a fractional number",
-        Value::Number(_) => "an integer",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+/// Checked when a default loads and when a call arrives: one rule.
+pub use crate::config::spec::check_value;
 
 fn to_bound(v: &Value) -> Bound {
     match v {

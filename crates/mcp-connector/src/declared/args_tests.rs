@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::*;
 use crate::auth::ScopeSet;
+use crate::declared::spec::JsonType;
 
 fn param(name: &str, ty: JsonType) -> ParamDef {
     ParamDef {

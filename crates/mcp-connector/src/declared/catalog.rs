@@ -22,8 +22,8 @@ use super::spec::{Action, Declared, ToolDef};
 use crate::catalog::tools::{ToolSet, annotations};
 use crate::catalog::{Catalog, CatalogError, Identity, ToolError};
 
-/// The argument every paged tool accepts for its next page.
-pub const CURSOR_ARG: &str = "cursor";
+/// The argument a paged tool takes (reserved when declared tools load).
+pub use crate::config::spec::CURSOR_ARG;
 
 /// How long start-up waits for a source to describe a statement's columns.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -374,7 +374,14 @@ impl Catalog for DeclaredCatalog {
         Box::pin(async { Err(CatalogError::UnknownReference) })
     }
 
-    fn declared(&self) -> Option<&DeclaredCatalog> {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
         Some(self)
+    }
+}
+
+impl dyn Catalog {
+    /// The config-declared catalog, for its sources (readiness, the CLI).
+    pub fn declared(&self) -> Option<&DeclaredCatalog> {
+        self.as_any()?.downcast_ref()
     }
 }

@@ -24,7 +24,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::redirect::{Attempt, Policy};
 use url::Url;
 
-use super::source::SourceError;
+use super::query::SourceError;
 use super::spec::{Bound, HttpRequestSpec, HttpSourceSpec, PathPiece};
 
 mod guard;

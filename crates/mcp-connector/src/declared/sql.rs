@@ -32,7 +32,7 @@ use futures::TryStreamExt;
 use serde_json::Value;
 use sqlx::{Column as _, Database, Either, Executor, Row};
 
-use super::source::{Access, Column, QueryOutput, SourceError, Window};
+use super::query::{Access, Column, QueryOutput, SourceError, Window};
 use super::spec::{Bound, Engine, JsonType, SqlSourceSpec};
 
 /// How long a call waits for a connection: a source that is down fails

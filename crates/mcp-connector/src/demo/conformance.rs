@@ -104,210 +104,215 @@ fn fixed(
 impl Conformance {
     pub fn new(sealer: &Sealer) -> Result<Self, RegisterError> {
         let mut t = ToolSet::new();
-        fixed(
-            &mut t,
-            "test_simple_text",
-            "Returns simple text content",
-            || text("This is a simple text response for testing."),
-        )?;
-        fixed(
-            &mut t,
-            "test_image_content",
-            "Returns image content",
-            || CallToolResult::success(vec![ContentBlock::image(PNG, "image/png")]),
-        )?;
-        fixed(
-            &mut t,
-            "test_audio_content",
-            "Returns audio content",
-            || {
-                CallToolResult::success(vec![ContentBlock::Audio(AudioContent::new(
-                    WAV,
-                    "audio/wav",
-                ))])
-            },
-        )?;
-        fixed(
-            &mut t,
-            "test_embedded_resource",
-            "Returns embedded resource content",
-            || {
-                CallToolResult::success(vec![ContentBlock::resource(
-                    ResourceContents::text(
-                        "This is an embedded resource content.",
-                        "test://embedded-resource",
-                    )
-                    .with_mime_type("text/plain"),
-                )])
-            },
-        )?;
-        fixed(
-            &mut t,
-            "test_multiple_content_types",
-            "Returns multiple content types",
-            || {
-                CallToolResult::success(vec![
-                    ContentBlock::text("Multiple content types test:"),
-                    ContentBlock::image(PNG, "image/png"),
-                    ContentBlock::resource(
-                        ResourceContents::text(
-                            r#"{"test":"data","value":123}"#,
-                            "test://mixed-content-resource",
-                        )
-                        .with_mime_type("application/json"),
-                    ),
-                ])
-            },
-        )?;
-        fixed(
-            &mut t,
-            "test_error_handling",
-            "Always returns an error",
-            || {
-                CallToolResult::error(vec![ContentBlock::text(
-                    "This tool intentionally returns an error for testing",
-                )])
-            },
-        )?;
-        t.add_raw(
-            spec(
-                "test_tool_with_logging",
-                "Sends logging notifications during execution",
-            ),
-            no_params(),
-            None,
-            |ctx: ToolCtx, _: JsonObject| async move {
-                for msg in [
-                    "Tool execution started",
-                    "Tool processing data",
-                    "Tool execution completed",
-                ] {
-                    ctx.log(rmcp::model::LoggingLevel::Info, "conformance", json!(msg))
-                        .await;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Ok(text("Logging test completed"))
-            },
-        )?;
-        t.add_raw(
-            spec("test_tool_with_progress", "Reports progress notifications"),
-            no_params(),
-            None,
-            |ctx: ToolCtx, _: JsonObject| async move {
-                for (p, m) in [(0.0, "Starting"), (50.0, "Halfway"), (100.0, "Complete")] {
-                    ctx.progress(p, Some(100.0), m).await;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Ok(text("Progress test completed"))
-            },
-        )?;
-        t.add_raw(
-            spec("test_sampling", "Requests LLM sampling from the client"),
-            object(json!({"type": "object", "properties": {"prompt": {"type": "string", "description": "The prompt to send"}}, "required": ["prompt"]})),
-            None,
-            |ctx: ToolCtx, a: JsonObject| async move {
-                let prompt = a.get("prompt").and_then(Value::as_str).unwrap_or("Hello").to_owned();
-                let req = CreateMessageRequestParams::new(vec![SamplingMessage::user_text(prompt)], 100);
-                match ctx.request.peer.create_message(req).await {
-                    Ok(r) => {
-                        let reply = r.message.content.first().and_then(|c| c.as_text()).map(|t| t.text.clone()).unwrap_or_default();
-                        Ok(text(format!("LLM response: {reply}")))
-                    }
-                    Err(e) => Err(ToolError::Refused(format!("Sampling error: {e}"))),
-                }
-            },
-        )?;
-        t.add_raw(
-            spec("test_elicitation", "Requests user input from the client"),
-            object(json!({"type": "object", "properties": {"message": {"type": "string", "description": "The message to show"}}, "required": ["message"]})),
-            None,
-            |ctx: ToolCtx, a: JsonObject| async move {
-                let message = a.get("message").and_then(Value::as_str).unwrap_or("Please provide your information").to_owned();
-                let schema = json!({"type": "object", "properties": {
-                    "username": {"type": "string", "description": "User's response"},
-                    "email": {"type": "string", "description": "User's email address"}},
-                    "required": ["username", "email"]});
-                elicit(&ctx, &message, schema, "User response").await
-            },
-        )?;
-        t.add_raw(spec("test_elicitation_sep1034_defaults", "Elicitation with default values (SEP-1034)"), no_params(), None, |ctx: ToolCtx, _: JsonObject| async move {
-            let schema = json!({"type": "object", "properties": {
-                "name": {"type": "string", "description": "User's name", "default": "John Doe"},
-                "age": {"type": "integer", "description": "User's age", "default": 30},
-                "score": {"type": "number", "description": "User's score", "default": 95.5},
-                "status": {"type": "string", "description": "User's status", "enum": ["active", "inactive", "pending"], "default": "active"},
-                "verified": {"type": "boolean", "description": "Whether user is verified", "default": true}}});
-            elicit(&ctx, "Please provide values (all have defaults)", schema, "Elicitation completed").await
-        })?;
-        t.add_raw(spec("test_elicitation_sep1330_enums", "Elicitation with enum schemas (SEP-1330)"), no_params(), None, |ctx: ToolCtx, _: JsonObject| async move {
-            let schema = json!({"type": "object", "properties": {
-                "untitledSingle": {"type": "string", "enum": ["option1", "option2", "option3"]},
-                "titledSingle": {"type": "string", "oneOf": [
-                    {"const": "value1", "title": "First Option"}, {"const": "value2", "title": "Second Option"}, {"const": "value3", "title": "Third Option"}]},
-                "legacyEnum": {"type": "string", "enum": ["opt1", "opt2", "opt3"], "enumNames": ["Option One", "Option Two", "Option Three"]},
-                "untitledMulti": {"type": "array", "items": {"type": "string", "enum": ["option1", "option2", "option3"]}},
-                "titledMulti": {"type": "array", "items": {"anyOf": [
-                    {"const": "value1", "title": "First Choice"}, {"const": "value2", "title": "Second Choice"}, {"const": "value3", "title": "Third Choice"}]}}}});
-            elicit(&ctx, "Test enum schema improvements", schema, "Enum elicitation completed").await
-        })?;
-        t.add_raw(
-            spec("json_schema_2020_12_tool", "Tool with JSON Schema 2020-12 features"),
-            object(json!({
-                "$schema": "https://json-schema.org/draft/2020-12/schema",
-                "type": "object",
-                "$defs": {"address": {"$anchor": "addressDef", "type": "object", "properties": {"street": {"type": "string"}, "city": {"type": "string"}}}},
-                "properties": {
-                    "name": {"type": "string"},
-                    "address": {"$ref": "#/$defs/address"},
-                    "contactMethod": {"type": "string", "enum": ["phone", "email"]},
-                    "phone": {"type": "string"},
-                    "email": {"type": "string"}},
-                "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
-                "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
-                "then": {"required": ["phone"]},
-                "else": {"required": ["email"]},
-                "additionalProperties": false})),
-            None,
-            |_ctx, a: JsonObject| async move {
-                Ok(text(format!("Hello, {}!", a.get("name").and_then(Value::as_str).unwrap_or("world"))))
-            },
-        )?;
-        t.add_raw(
-            spec("test_reconnection", "Tests SSE reconnection behaviour"),
-            no_params(),
-            None,
-            |_ctx, _: JsonObject| async move {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                Ok(text("Reconnection test completed"))
-            },
-        )?;
-        // SEP-2243 custom headers: `region` is mirrored into
-        // `Mcp-Param-Region`, which rmcp checks against the body (the
-        // handler's `get_tool` gives it the schema); a mismatch is -32020.
-        t.add_raw(
-            spec(
-                "test_custom_header_param",
-                "Echoes a region that clients also send as the Mcp-Param-Region header",
-            ),
-            object(json!({
-                "type": "object",
-                "properties": {
-                    "region": {"type": "string", "description": "A region name", "x-mcp-header": "Region"},
-                    "note": {"type": "string", "description": "Not mirrored"}
-                },
-                "required": ["region"]
-            })),
-            None,
-            |_ctx, a: JsonObject| async move {
-                Ok(text(format!(
-                    "region={}",
-                    a.get("region").and_then(Value::as_str).unwrap_or("")
-                )))
-            },
-        )?;
+        // In the order tools/list shows them.
+        content(&mut t)?;
+        client_features(&mut t)?;
+        transport_features(&mut t)?;
         mrtr::register(&mut t, sealer)?;
         Ok(Self { tools: t })
     }
+}
+
+/// Tools that return fixed content of each kind.
+fn content(t: &mut ToolSet) -> Result<(), RegisterError> {
+    fixed(t, "test_simple_text", "Returns simple text content", || {
+        text("This is a simple text response for testing.")
+    })?;
+    fixed(t, "test_image_content", "Returns image content", || {
+        CallToolResult::success(vec![ContentBlock::image(PNG, "image/png")])
+    })?;
+    fixed(t, "test_audio_content", "Returns audio content", || {
+        CallToolResult::success(vec![ContentBlock::Audio(AudioContent::new(
+            WAV,
+            "audio/wav",
+        ))])
+    })?;
+    fixed(
+        t,
+        "test_embedded_resource",
+        "Returns embedded resource content",
+        || {
+            CallToolResult::success(vec![ContentBlock::resource(
+                ResourceContents::text(
+                    "This is an embedded resource content.",
+                    "test://embedded-resource",
+                )
+                .with_mime_type("text/plain"),
+            )])
+        },
+    )?;
+    fixed(
+        t,
+        "test_multiple_content_types",
+        "Returns multiple content types",
+        || {
+            CallToolResult::success(vec![
+                ContentBlock::text("Multiple content types test:"),
+                ContentBlock::image(PNG, "image/png"),
+                ContentBlock::resource(
+                    ResourceContents::text(
+                        r#"{"test":"data","value":123}"#,
+                        "test://mixed-content-resource",
+                    )
+                    .with_mime_type("application/json"),
+                ),
+            ])
+        },
+    )?;
+    fixed(t, "test_error_handling", "Always returns an error", || {
+        CallToolResult::error(vec![ContentBlock::text(
+            "This tool intentionally returns an error for testing",
+        )])
+    })?;
+    Ok(())
+}
+
+/// Tools that use what the client offers: logging, progress, sampling,
+/// elicitation.
+fn client_features(t: &mut ToolSet) -> Result<(), RegisterError> {
+    t.add_raw(
+        spec(
+            "test_tool_with_logging",
+            "Sends logging notifications during execution",
+        ),
+        no_params(),
+        None,
+        |ctx: ToolCtx, _: JsonObject| async move {
+            for msg in [
+                "Tool execution started",
+                "Tool processing data",
+                "Tool execution completed",
+            ] {
+                ctx.log(rmcp::model::LoggingLevel::Info, "conformance", json!(msg))
+                    .await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Ok(text("Logging test completed"))
+        },
+    )?;
+    t.add_raw(
+        spec("test_tool_with_progress", "Reports progress notifications"),
+        no_params(),
+        None,
+        |ctx: ToolCtx, _: JsonObject| async move {
+            for (p, m) in [(0.0, "Starting"), (50.0, "Halfway"), (100.0, "Complete")] {
+                ctx.progress(p, Some(100.0), m).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Ok(text("Progress test completed"))
+        },
+    )?;
+    t.add_raw(
+        spec("test_sampling", "Requests LLM sampling from the client"),
+        object(json!({"type": "object", "properties": {"prompt": {"type": "string", "description": "The prompt to send"}}, "required": ["prompt"]})),
+        None,
+        |ctx: ToolCtx, a: JsonObject| async move {
+            let prompt = a.get("prompt").and_then(Value::as_str).unwrap_or("Hello").to_owned();
+            let req = CreateMessageRequestParams::new(vec![SamplingMessage::user_text(prompt)], 100);
+            match ctx.request.peer.create_message(req).await {
+                Ok(r) => {
+                    let reply = r.message.content.first().and_then(|c| c.as_text()).map(|t| t.text.clone()).unwrap_or_default();
+                    Ok(text(format!("LLM response: {reply}")))
+                }
+                Err(e) => Err(ToolError::Refused(format!("Sampling error: {e}"))),
+            }
+        },
+    )?;
+    t.add_raw(
+        spec("test_elicitation", "Requests user input from the client"),
+        object(json!({"type": "object", "properties": {"message": {"type": "string", "description": "The message to show"}}, "required": ["message"]})),
+        None,
+        |ctx: ToolCtx, a: JsonObject| async move {
+            let message = a.get("message").and_then(Value::as_str).unwrap_or("Please provide your information").to_owned();
+            let schema = json!({"type": "object", "properties": {
+                "username": {"type": "string", "description": "User's response"},
+                "email": {"type": "string", "description": "User's email address"}},
+                "required": ["username", "email"]});
+            elicit(&ctx, &message, schema, "User response").await
+        },
+    )?;
+    t.add_raw(spec("test_elicitation_sep1034_defaults", "Elicitation with default values (SEP-1034)"), no_params(), None, |ctx: ToolCtx, _: JsonObject| async move {
+        let schema = json!({"type": "object", "properties": {
+            "name": {"type": "string", "description": "User's name", "default": "John Doe"},
+            "age": {"type": "integer", "description": "User's age", "default": 30},
+            "score": {"type": "number", "description": "User's score", "default": 95.5},
+            "status": {"type": "string", "description": "User's status", "enum": ["active", "inactive", "pending"], "default": "active"},
+            "verified": {"type": "boolean", "description": "Whether user is verified", "default": true}}});
+        elicit(&ctx, "Please provide values (all have defaults)", schema, "Elicitation completed").await
+    })?;
+    t.add_raw(spec("test_elicitation_sep1330_enums", "Elicitation with enum schemas (SEP-1330)"), no_params(), None, |ctx: ToolCtx, _: JsonObject| async move {
+        let schema = json!({"type": "object", "properties": {
+            "untitledSingle": {"type": "string", "enum": ["option1", "option2", "option3"]},
+            "titledSingle": {"type": "string", "oneOf": [
+                {"const": "value1", "title": "First Option"}, {"const": "value2", "title": "Second Option"}, {"const": "value3", "title": "Third Option"}]},
+            "legacyEnum": {"type": "string", "enum": ["opt1", "opt2", "opt3"], "enumNames": ["Option One", "Option Two", "Option Three"]},
+            "untitledMulti": {"type": "array", "items": {"type": "string", "enum": ["option1", "option2", "option3"]}},
+            "titledMulti": {"type": "array", "items": {"anyOf": [
+                {"const": "value1", "title": "First Choice"}, {"const": "value2", "title": "Second Choice"}, {"const": "value3", "title": "Third Choice"}]}}}});
+        elicit(&ctx, "Test enum schema improvements", schema, "Enum elicitation completed").await
+    })?;
+    Ok(())
+}
+
+/// Tools about schemas and the transport: JSON Schema 2020-12, reconnection,
+/// a header-mirrored parameter.
+fn transport_features(t: &mut ToolSet) -> Result<(), RegisterError> {
+    t.add_raw(
+        spec("json_schema_2020_12_tool", "Tool with JSON Schema 2020-12 features"),
+        object(json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "$defs": {"address": {"$anchor": "addressDef", "type": "object", "properties": {"street": {"type": "string"}, "city": {"type": "string"}}}},
+            "properties": {
+                "name": {"type": "string"},
+                "address": {"$ref": "#/$defs/address"},
+                "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+                "phone": {"type": "string"},
+                "email": {"type": "string"}},
+            "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+            "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+            "then": {"required": ["phone"]},
+            "else": {"required": ["email"]},
+            "additionalProperties": false})),
+        None,
+        |_ctx, a: JsonObject| async move {
+            Ok(text(format!("Hello, {}!", a.get("name").and_then(Value::as_str).unwrap_or("world"))))
+        },
+    )?;
+    t.add_raw(
+        spec("test_reconnection", "Tests SSE reconnection behaviour"),
+        no_params(),
+        None,
+        |_ctx, _: JsonObject| async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok(text("Reconnection test completed"))
+        },
+    )?;
+    // SEP-2243 custom headers: `region` is mirrored into
+    // `Mcp-Param-Region`, which rmcp checks against the body (the
+    // handler's `get_tool` gives it the schema); a mismatch is -32020.
+    t.add_raw(
+        spec(
+            "test_custom_header_param",
+            "Echoes a region that clients also send as the Mcp-Param-Region header",
+        ),
+        object(json!({
+            "type": "object",
+            "properties": {
+                "region": {"type": "string", "description": "A region name", "x-mcp-header": "Region"},
+                "note": {"type": "string", "description": "Not mirrored"}
+            },
+            "required": ["region"]
+        })),
+        None,
+        |_ctx, a: JsonObject| async move {
+            Ok(text(format!(
+                "region={}",
+                a.get("region").and_then(Value::as_str).unwrap_or("")
+            )))
+        },
+    )?;
+    Ok(())
 }
 
 impl Catalog for Conformance {

@@ -144,14 +144,14 @@ where
 
 /// Answer an over-limit connection with a short 503 and close it.
 async fn refuse<I: AsyncWrite + Unpin>(mut io: I) {
-    const BODY: &str = r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Service Unavailable: too many connections from this address"}}"#;
+    let body = crate::wire::too_many_connections_body();
     let head = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
-        BODY.len()
+        body.len()
     );
     let write = async {
         io.write_all(head.as_bytes()).await?;
-        io.write_all(BODY.as_bytes()).await?;
+        io.write_all(body.as_bytes()).await?;
         io.shutdown().await
     };
     let _ = tokio::time::timeout(Duration::from_secs(2), write).await;

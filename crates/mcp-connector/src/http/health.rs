@@ -1,12 +1,12 @@
 //! Liveness and readiness probes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 
 use crate::declared::source::{SourceError, Sources};
-use crate::mcp::live::Live;
 use crate::store::Db;
 
 /// How long readiness waits for the database and for each declared source.
@@ -18,7 +18,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct Readiness {
     pub db: Db,
-    pub live: Live,
+    /// The declared sources served now, read per probe (the MCP layer
+    /// above hands in how: the probes sit below it).
+    pub sources: Arc<dyn Fn() -> Option<Sources> + Send + Sync>,
 }
 
 /// `/healthz`: the process answers.
@@ -29,8 +31,7 @@ pub async fn healthz() -> &'static str {
 /// `/readyz`: the database and every declared source answer within two
 /// seconds; otherwise 503 naming what is down (never how it is reached).
 pub async fn readyz(State(ready): State<Readiness>) -> (StatusCode, String) {
-    let served = ready.live.load();
-    let sources = served.catalog.declared().map(|d| d.sources().clone());
+    let sources = (ready.sources)();
     let db = async {
         match tokio::time::timeout(READY_TIMEOUT, ready.db.ping()).await {
             Ok(Ok(())) => true,

@@ -24,35 +24,14 @@ use axum::response::{IntoResponse as _, Response};
 
 use super::rejection::EdgeError;
 use crate::config::Rate;
-use crate::network::ClientIp;
 
 /// Keys tracked per table before new keys are refused.
 const MAX_KEYS: usize = 100_000;
 /// How often a table is swept of idle keys even when it is not full.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
-/// Who a request is attributed to. Today every request is unauthenticated
-/// and counted per client address; an authentication layer will insert a
-/// `Subject::User` extension so that limits follow the user, not the
-/// egress address Claude's traffic shares.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Subject {
-    /// An unauthenticated client, by address.
-    Client(IpAddr),
-    /// An authenticated subject (`sub` of a token), once authentication exists.
-    User(Arc<str>),
-}
-
-impl Subject {
-    /// The subject of a request: an inserted [`Subject`] if a layer set one,
-    /// else the client address from the allowlist middleware.
-    pub fn of(extensions: &axum::http::Extensions) -> Option<Self> {
-        if let Some(subject) = extensions.get::<Self>() {
-            return Some(subject.clone());
-        }
-        extensions.get::<ClientIp>().map(|ip| Self::Client(ip.0))
-    }
-}
+/// Who a request is attributed to (set by the network and auth layers).
+pub use crate::network::Subject;
 
 /// Why a request was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

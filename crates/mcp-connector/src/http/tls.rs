@@ -10,7 +10,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,14 +28,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Handshakes in progress at once; more connections wait in the kernel backlog.
 const MAX_HANDSHAKES: usize = 1024;
 
-/// `[server.tls]`: PEM files.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsFiles {
-    /// The certificate chain, leaf first.
-    pub cert_file: PathBuf,
-    /// The private key (PKCS#8, PKCS#1 or SEC1).
-    pub key_file: PathBuf,
-}
+/// `[server.tls]`, validated by the configuration.
+pub use crate::config::TlsFiles;
 
 /// Why the TLS configuration could not be loaded. Names the config key.
 #[derive(Debug, thiserror::Error)]

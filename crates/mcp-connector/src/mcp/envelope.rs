@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt as _, Limited};
 use serde::Deserialize;
@@ -182,31 +182,9 @@ impl<'de> Deserialize<'de> for ArgumentsShape {
     }
 }
 
-/// A JSON-RPC error response with an HTTP status. The one place where
-/// transport-level JSON-RPC errors get their wire shape.
-#[derive(Debug, Clone)]
-pub struct RpcError {
-    pub status: StatusCode,
-    pub code: i64,
-    pub message: Cow<'static, str>,
-    pub id: Option<Value>,
-}
-
-impl IntoResponse for RpcError {
-    fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "jsonrpc": "2.0",
-            "id": self.id.unwrap_or(Value::Null),
-            "error": { "code": self.code, "message": self.message },
-        });
-        let mut res = (self.status, body.to_string()).into_response();
-        res.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        res
-    }
-}
+/// A JSON-RPC error response with an HTTP status; its wire shape is in
+/// [`crate::wire`], with every other refusal's.
+pub use crate::wire::RpcError;
 
 fn bad(code: i64, message: &'static str, id: Option<Value>) -> RpcError {
     RpcError {

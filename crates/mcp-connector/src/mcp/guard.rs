@@ -25,15 +25,8 @@ use serde_json::json;
 
 use crate::catalog::ToolCtx;
 
-/// What to do with a destructive tool when the user cannot be asked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Unconfirmed {
-    /// Refuse, saying how an operator can allow it (secure default).
-    #[default]
-    Refuse,
-    /// Run without confirmation: the operator decided deliberately.
-    Allow,
-}
+/// `[tools.NAME] unconfirmed` is configuration, parsed at load.
+pub use crate::config::Unconfirmed;
 
 /// Which tools are served and how destructive ones are guarded.
 #[derive(Debug, Clone, Default)]

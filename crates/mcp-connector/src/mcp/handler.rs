@@ -156,13 +156,8 @@ const SUPPORTED_VERSIONS: &[ProtocolVersion] = &[
     ProtocolVersion::V_2026_07_28,
 ];
 
-/// The authenticated caller of a request, when `/mcp` requires tokens
-/// (rmcp copies the HTTP request parts into the request context).
-pub fn principal(ctx: &RequestContext<RoleServer>) -> Option<&Principal> {
-    ctx.extensions
-        .get::<http::request::Parts>()
-        .and_then(|p| p.extensions.get::<Principal>())
-}
+/// The authenticated caller of a request, when `/mcp` requires tokens.
+pub use crate::config::principal::of_request as principal;
 
 impl ConnectorHandler {
     /// The scope a call to `tool` needs, by the catalog's scope names.

@@ -259,7 +259,7 @@ fn scope_check(
     );
     let mut res = envelope::RpcError {
         status: StatusCode::FORBIDDEN,
-        code: -32600,
+        code: crate::wire::code::INVALID_REQUEST,
         message: format!("Forbidden: this operation needs the scope {scope}").into(),
         id: env.id.clone(),
     }
@@ -286,7 +286,7 @@ fn too_many(
 ) -> Response {
     let mut res = envelope::RpcError {
         status,
-        code: -32600,
+        code: crate::wire::code::INVALID_REQUEST,
         message: message.into(),
         id,
     }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse as _, Response};
 use ipnet::IpNet;
 
 use super::client_ip::{ClientIp, TrustedProxies};
-use crate::http::rejection::EdgeError;
+use crate::wire::EdgeError;
 
 /// The addresses allowed to connect. Empty means everyone.
 #[derive(Debug, Clone, Default)]

@@ -8,6 +8,7 @@
 //! written by the client itself).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use ipnet::IpNet;
@@ -138,6 +139,29 @@ fn parse_hop(s: &str) -> Option<IpAddr> {
     }
     let inner = s.strip_prefix('[')?.split(']').next()?;
     inner.parse::<IpAddr>().ok().map(|ip| ip.to_canonical())
+}
+
+/// Who a request is attributed to. Today every request is unauthenticated
+/// and counted per client address; an authentication layer will insert a
+/// `Subject::User` extension so that limits follow the user, not the
+/// egress address Claude's traffic shares.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Subject {
+    /// An unauthenticated client, by address.
+    Client(IpAddr),
+    /// An authenticated subject (`sub` of a token), once authentication exists.
+    User(Arc<str>),
+}
+
+impl Subject {
+    /// The subject of a request: an inserted [`Subject`] if a layer set one,
+    /// else the client address from the allowlist middleware.
+    pub fn of(extensions: &axum::http::Extensions) -> Option<Self> {
+        if let Some(subject) = extensions.get::<Self>() {
+            return Some(subject.clone());
+        }
+        extensions.get::<ClientIp>().map(|ip| Self::Client(ip.0))
+    }
 }
 
 #[cfg(test)]

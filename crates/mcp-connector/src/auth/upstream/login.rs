@@ -20,11 +20,10 @@ use mcp_connector_security::{ct_eq, random_token, sha256_hex};
 use serde::{Deserialize, Serialize};
 
 use super::{IdClaims, Upstream, UpstreamError};
-use crate::auth::authorize::{Pending, csrf_from_cookie, error_page, internal, redirect_error};
 use crate::auth::events::{self, What};
+use crate::auth::flow::{Pending, csrf_from_cookie, error_page, internal, redirect_error};
 use crate::auth::params::Params;
 use crate::auth::{Auth, consent, issue, session};
-use crate::clock::unix_now;
 use crate::network::ClientIp;
 use crate::store::oauth::{StateClaim, UpstreamLogin, User};
 
@@ -105,7 +104,7 @@ pub(crate) async fn begin(
         .insert_upstream_state(
             &sha256_hex(state.as_bytes()),
             &payload,
-            unix_now() + STATE_TTL_SECS,
+            auth.clock.unix_now() + STATE_TTL_SECS,
         )
         .await;
     if let Err(e) = stored {
@@ -155,7 +154,7 @@ pub async fn callback(
     let Some(state) = params.get("state") else {
         return bad_response();
     };
-    let now = unix_now();
+    let now = auth.clock.unix_now();
     let started = match auth
         .db
         .claim_upstream_state(&sha256_hex(state.as_bytes()), now)
@@ -356,7 +355,7 @@ async fn finish(
         )
         .await;
     };
-    let now = unix_now();
+    let now = auth.clock.unix_now();
     let login = UpstreamLogin {
         issuer: up.config.issuer.clone(),
         subject: claims.id.sub.clone(),

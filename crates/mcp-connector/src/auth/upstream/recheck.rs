@@ -21,7 +21,6 @@ use tokio_util::sync::CancellationToken;
 use super::{Upstream, UpstreamError};
 use crate::auth::Auth;
 use crate::auth::events::{self, What};
-use crate::clock::unix_now;
 use crate::store::StoreError;
 use crate::store::oauth::DueRecheck;
 
@@ -60,7 +59,7 @@ pub async fn run_once(auth: &Auth, up: &Arc<Upstream>) -> Result<usize, StoreErr
         return Ok(0);
     };
     let every = i64::try_from(every.as_secs()).unwrap_or(3600);
-    let now = unix_now();
+    let now = auth.clock.unix_now();
     let due = auth.db.claim_due_rechecks(now, now + every, BATCH).await?;
     let n = due.len();
     for user in due {
@@ -85,7 +84,7 @@ async fn recheck(
     user: &DueRecheck,
     every: i64,
 ) -> Result<(), StoreError> {
-    let now = unix_now();
+    let now = auth.clock.unix_now();
     let outcome = match user
         .sealed_refresh
         .as_deref()

@@ -18,7 +18,7 @@ use sqlx::mysql::{
 use sqlx::{Executor, Row, TypeInfo, ValueRef};
 
 use super::{ACQUIRE_TIMEOUT, Codec, Ctx, DbKind, Pooled, bind_all, decode};
-use crate::declared::source::{Access, QueryOutput, SourceError, Window};
+use crate::declared::query::{Access, QueryOutput, SourceError, Window};
 use crate::declared::spec::{Bound, JsonType, SqlSourceSpec};
 
 /// ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION

@@ -20,7 +20,7 @@ use sqlx::types::chrono::{DateTime, Utc};
 use sqlx::{Postgres, Row, TypeInfo, ValueRef};
 
 use super::{ACQUIRE_TIMEOUT, Codec, Ctx, DbKind, Pooled, bind_all, decode};
-use crate::declared::source::{Access, QueryOutput, SourceError, Window};
+use crate::declared::query::{Access, QueryOutput, SourceError, Window};
 use crate::declared::spec::{Bound, JsonType, SqlSourceSpec};
 
 impl Pooled<Postgres> {

@@ -21,7 +21,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteRow, SqliteTypeInfo};
 use sqlx::{Executor, Row, Sqlite, TypeInfo, ValueRef};
 
 use super::{ACQUIRE_TIMEOUT, Codec, Ctx, DbKind, bind_all, collect, columns, decode};
-use crate::declared::source::{Access, Column, QueryOutput, SourceError, Window};
+use crate::declared::query::{Access, Column, QueryOutput, SourceError, Window};
 use crate::declared::spec::{Bound, JsonType, SqlSourceSpec};
 use lanes::{Lanes, Leased};
 

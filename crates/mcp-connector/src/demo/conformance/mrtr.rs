@@ -97,8 +97,19 @@ fn open_state(
     }
 }
 
-/// Register the 2026-07-28 fixtures.
+/// Register the 2026-07-28 fixtures, in the order `tools/list` shows them.
 pub(super) fn register(t: &mut ToolSet, sealer: &Sealer) -> Result<(), RegisterError> {
+    client_capabilities_and_logging(t)?;
+    input_requests(t)?;
+    sealed_state(t, sealer)?;
+    sealed_rounds(t, sealer)?;
+    capabilities(t)?;
+    Ok(())
+}
+
+/// The tools that answer at once: a missing client capability, streaming
+/// elicitation, logging.
+fn client_capabilities_and_logging(t: &mut ToolSet) -> Result<(), RegisterError> {
     t.add_raw(
         spec(
             "test_missing_capability",
@@ -147,6 +158,12 @@ pub(super) fn register(t: &mut ToolSet, sealer: &Sealer) -> Result<(), RegisterE
             Ok(text("Logging tool completed"))
         },
     )?;
+    Ok(())
+}
+
+/// `input_required` results that ask for one input: elicitation, sampling,
+/// the client's roots.
+fn input_requests(t: &mut ToolSet) -> Result<(), RegisterError> {
     t.add_raw(
         spec(
             "test_input_required_result_elicitation",
@@ -206,6 +223,11 @@ pub(super) fn register(t: &mut ToolSet, sealer: &Sealer) -> Result<(), RegisterE
             )
         },
     )?;
+    Ok(())
+}
+
+/// `input_required` with a sealed `requestState`: one round, several inputs.
+fn sealed_state(t: &mut ToolSet, sealer: &Sealer) -> Result<(), RegisterError> {
     let s = sealer.clone();
     t.add_raw(
         spec(
@@ -267,6 +289,11 @@ pub(super) fn register(t: &mut ToolSet, sealer: &Sealer) -> Result<(), RegisterE
             }
         },
     )?;
+    Ok(())
+}
+
+/// `input_required` over several rounds, and a tampered `requestState`.
+fn sealed_rounds(t: &mut ToolSet, sealer: &Sealer) -> Result<(), RegisterError> {
     let s = sealer.clone();
     t.add_raw(
         spec(
@@ -336,6 +363,11 @@ pub(super) fn register(t: &mut ToolSet, sealer: &Sealer) -> Result<(), RegisterE
             }
         },
     )?;
+    Ok(())
+}
+
+/// `input_required` that depends on the client's capabilities.
+fn capabilities(t: &mut ToolSet) -> Result<(), RegisterError> {
     t.add_raw(
         spec(
             "test_input_required_result_capabilities",

@@ -3,13 +3,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::placeholder;
 use super::source::valid_name;
 use super::{
     Action, CONTEXT_PARAMS, DEFAULT_MAX_CHARS, DEFAULT_MAX_ROWS, HttpRequestSpec, JsonType,
     ParamDef, PathPiece, SourceKind, SourceSpec, SpecError, SqlStatement, ToolDef, type_matches,
 };
+use super::{CURSOR_ARG, check_value, valid_tool_name};
 use crate::config::file::{ParamDecl, ToolDecl};
-use crate::declared::placeholder;
 
 /// Validate the `i`-th `[[tools]]` entry against the sources.
 pub fn tool(
@@ -19,7 +20,7 @@ pub fn tool(
 ) -> Result<ToolDef, SpecError> {
     let name = d.name.get_ref().clone();
     let at = |k: &str| format!("tools[{i}] ({name}).{k}");
-    if !crate::catalog::tools::valid_tool_name(&name) {
+    if !valid_tool_name(&name) {
         return Err(SpecError::new(
             at("name"),
             "must match ^[a-zA-Z0-9_-]{1,64}$ (Claude drops every tool otherwise)",
@@ -88,7 +89,7 @@ pub fn tool(
         params.push(param(&at(&format!("parameters.{pname}")), &pname, p)?);
     }
     let declared: BTreeSet<&str> = params.iter().map(|p| p.name.as_str()).collect();
-    if kind == "sql" && read_only && declared.contains(crate::declared::catalog::CURSOR_ARG) {
+    if kind == "sql" && read_only && declared.contains(CURSOR_ARG) {
         return Err(SpecError::new(
             at("parameters.cursor"),
             "`cursor` is reserved: read tools take it for the next page",
@@ -461,8 +462,7 @@ fn param(at: &str, name: &str, p: ParamDecl) -> Result<ParamDef, SpecError> {
         max_length: p.max_length,
     };
     if let Some(v) = &def.default {
-        crate::declared::args::check_value(&def, v)
-            .map_err(|m| SpecError::new(format!("{at}.default"), m))?;
+        check_value(&def, v).map_err(|m| SpecError::new(format!("{at}.default"), m))?;
     }
     Ok(def)
 }
