@@ -110,4 +110,3 @@ mod tests {
         assert_eq!(today().len(), 10);
     }
 }
-

@@ -13,7 +13,8 @@ mod safety;
 mod upstream;
 
 pub use auth::{
-    AuthConfig, AuthMode, ExternalIdp, MAX_ACCESS_TOKEN_TTL_SECS, PERMISSIONS, is_loopback_host, is_scope_token,
+    AuthConfig, AuthMode, ExternalIdp, MAX_ACCESS_TOKEN_TTL_SECS, PERMISSIONS, is_loopback_host,
+    is_scope_token,
 };
 pub use limits::{Limits, Rate};
 pub use upstream::{CLIENT_SECRET_ENV, ClientAuth, IdJag, LEEWAY, UpstreamIdp, check_idp_url};

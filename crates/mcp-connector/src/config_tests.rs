@@ -120,7 +120,8 @@ fn role_entries_are_tool_scopes_or_permissions() {
             "{text}: {msg}"
         );
     }
-    let c = load("[server]\ndemo = \"conformance\"\n[auth.roles]\nops = [\"tools:write\", \"admin\"]")
-        .expect("conformance tools use tools:*");
+    let c =
+        load("[server]\ndemo = \"conformance\"\n[auth.roles]\nops = [\"tools:write\", \"admin\"]")
+            .expect("conformance tools use tools:*");
     assert_eq!(c.tool_scope_names(), ("tools:read", "tools:write"));
 }

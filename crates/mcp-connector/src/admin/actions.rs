@@ -21,40 +21,40 @@ pub(super) fn checked_form(
     s: &AdminState,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Params, Response> {
+) -> Result<Params, Stop> {
     let form = Params::parse(body);
     if session::csrf_matches(&s.auth, headers, form.get("csrf")) {
         Ok(form)
     } else {
         tracing::info!("admin console post refused: missing or wrong CSRF token");
-        Err(view::refused(
+        Err(Box::new(view::refused(
             "The form was not sent from this console (its security token is missing or \
              wrong). Nothing was changed; reload the page and try again.",
-        ))
+        )))
     }
 }
 
 /// Record `what` as done by `admin`. The change is committed already: a
 /// record that cannot be written is reported, not undone.
-pub(super) async fn record(s: &AdminState, admin: &Admin, what: What<'_>) -> Result<(), Response> {
+pub(super) async fn record(s: &AdminState, admin: &Admin, what: What<'_>) -> Result<(), Stop> {
     let event = what.by_admin(&admin.signed_in.user.id, admin.ip);
     events::record_to(&s.auth.audit, event).await.map_err(|e| {
         tracing::error!(error = %e, "admin action done but not recorded in the audit trail");
-        message(
+        Box::new(message(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Done, but not recorded",
             "The change is made, but its audit record could not be written; see the server log.",
-        )
+        ))
     })
 }
 
-fn required<'f>(form: &'f Params, name: &str) -> Result<&'f str, Response> {
+fn required<'f>(form: &'f Params, name: &str) -> Result<&'f str, Stop> {
     form.get(name).ok_or_else(|| {
-        message(
+        Box::new(message(
             StatusCode::BAD_REQUEST,
             "Incomplete form",
             &format!("The form lacks `{name}`."),
-        )
+        ))
     })
 }
 
@@ -66,9 +66,12 @@ fn back(page: &str, done: &str, id: &str) -> Response {
     see_other(&format!("{page}?{q}"))
 }
 
-fn not_found(what: &str) -> Response {
-    message(StatusCode::NOT_FOUND, "Not found", what)
+fn not_found(what: &str) -> Stop {
+    Box::new(message(StatusCode::NOT_FOUND, "Not found", what))
 }
+
+/// A page that ends an action early (boxed: a `Response` is large).
+pub(super) type Stop = Box<Response>;
 
 /// `POST /admin/clients/revoke` (`id`).
 pub async fn revoke_client(
@@ -83,7 +86,7 @@ pub async fn revoke_client(
         match s.auth.db.revoke_client(id, unix_now()).await {
             Ok(true) => {}
             Ok(false) => return Err(not_found("There is no active client with this id.")),
-            Err(e) => return Err(view::internal(&e)),
+            Err(e) => return Err(Box::new(view::internal(&e))),
         }
         // This replica stops accepting its tokens now, not at the next
         // revalidation.
@@ -91,7 +94,7 @@ pub async fn revoke_client(
         record(&s, &admin, What::ClientRevoked { client_id: id }).await?;
         Ok(back("/admin/clients", "client_revoked", id))
     };
-    run.await.unwrap_or_else(|r| r)
+    run.await.unwrap_or_else(|r| *r)
 }
 
 /// `POST /admin/users/disable` (`username`).
@@ -128,19 +131,19 @@ async fn set_disabled(
         let user = match db.user_by_name(username).await {
             Ok(Some(u)) => u,
             Ok(None) => return Err(not_found("There is no user with this name.")),
-            Err(e) => return Err(view::internal(&e)),
+            Err(e) => return Err(Box::new(view::internal(&e))),
         };
         if disabled && user.id == admin.signed_in.user.id {
-            return Err(message(
+            return Err(Box::new(message(
                 StatusCode::CONFLICT,
                 "Not yourself",
                 "You cannot disable your own account from the console.",
-            ));
+            )));
         }
         match db.set_user_disabled(username, disabled, unix_now()).await {
             Ok(true) => {}
             Ok(false) => return Err(not_found("There is no user with this name.")),
-            Err(e) => return Err(view::internal(&e)),
+            Err(e) => return Err(Box::new(view::internal(&e))),
         }
         if disabled {
             s.auth
@@ -153,7 +156,7 @@ async fn set_disabled(
             Ok(back("/admin/users", "user_enabled", username))
         }
     };
-    run.await.unwrap_or_else(|r| r)
+    run.await.unwrap_or_else(|r| *r)
 }
 
 /// `POST /admin/grants/revoke` (`id`).
@@ -171,12 +174,12 @@ pub async fn revoke_grant(
         // Whose tokens to drop from the cache: the grant's user and client.
         let grant = match db.list_grants(None, None, now).await {
             Ok(all) => all.into_iter().find(|g| g.id == id),
-            Err(e) => return Err(view::internal(&e)),
+            Err(e) => return Err(Box::new(view::internal(&e))),
         };
         match db.revoke_grant(id, now).await {
             Ok(true) => {}
             Ok(false) => return Err(not_found("There is no active grant with this id.")),
-            Err(e) => return Err(view::internal(&e)),
+            Err(e) => return Err(Box::new(view::internal(&e))),
         }
         if let Some(g) = grant {
             s.auth
@@ -186,5 +189,5 @@ pub async fn revoke_grant(
         record(&s, &admin, What::GrantRevokedByOperator { grant_id: id }).await?;
         Ok(back("/admin/grants", "grant_revoked", id))
     };
-    run.await.unwrap_or_else(|r| r)
+    run.await.unwrap_or_else(|r| *r)
 }

@@ -135,7 +135,10 @@ impl AuditQuery {
 
 /// `user:<id>` as the user's name where known.
 fn subject_cell(subject: Option<&str>, names: &HashMap<String, String>) -> String {
-    match subject.and_then(|s| s.strip_prefix("user:")).and_then(|id| names.get(id)) {
+    match subject
+        .and_then(|s| s.strip_prefix("user:"))
+        .and_then(|id| names.get(id))
+    {
         Some(name) => format!("{} <span class=\"muted\">(user)</span>", escape(name)),
         None => text(subject),
     }
@@ -204,7 +207,14 @@ pub async fn list(
         .collect();
     c.push_str(&table(
         &[
-            "Seq", "Time (UTC)", "Kind", "Subject", "Client", "Tool", "What", "Outcome",
+            "Seq",
+            "Time (UTC)",
+            "Kind",
+            "Subject",
+            "Client",
+            "Tool",
+            "What",
+            "Outcome",
         ],
         &rows,
         "No records match.",
@@ -231,15 +241,14 @@ pub async fn one(
         }
         Err(e) => return view::internal(&e),
     };
-    let json = |v: Option<&str>| match v
-        .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
-    {
-        Some(v) => format!(
-            "<pre>{}</pre>",
-            escape(&serde_json::to_string_pretty(&v).unwrap_or_default())
-        ),
-        None => "-".to_owned(),
-    };
+    let json =
+        |v: Option<&str>| match v.and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok()) {
+            Some(v) => format!(
+                "<pre>{}</pre>",
+                escape(&serde_json::to_string_pretty(&v).unwrap_or_default())
+            ),
+            None => "-".to_owned(),
+        };
     let fields: [(&str, String); 17] = [
         ("Seq", r.seq.to_string()),
         ("Time (UTC)", escape(&r.time)),
@@ -251,12 +260,21 @@ pub async fn one(
         ("Tool", text(r.tool.as_deref())),
         ("Arguments", json(r.arguments.as_deref())),
         ("Result SHA-256", text(r.result_sha256.as_deref())),
-        ("Result bytes", text(r.result_size.map(|n| n.to_string()).as_deref())),
+        (
+            "Result bytes",
+            text(r.result_size.map(|n| n.to_string()).as_deref()),
+        ),
         ("Error", if r.is_error { "yes" } else { "no" }.to_owned()),
         ("Error message", text(r.error.as_deref())),
-        ("Duration (ms)", text(r.duration_ms.map(|n| n.to_string()).as_deref())),
+        (
+            "Duration (ms)",
+            text(r.duration_ms.map(|n| n.to_string()).as_deref()),
+        ),
         ("Flags", json(r.flags.as_deref())),
-        ("Previous hash", format!("<code>{}</code>", escape(&r.prev_hash))),
+        (
+            "Previous hash",
+            format!("<code>{}</code>", escape(&r.prev_hash)),
+        ),
         ("Hash", format!("<code>{}</code>", escape(&r.hash))),
     ];
     let mut c = String::from("<dl class=\"facts\" id=\"record\">");
@@ -264,7 +282,12 @@ pub async fn one(
         let _ = write!(c, "<dt>{}</dt><dd>{v}</dd>", escape(k));
     }
     c.push_str("</dl><p><a href=\"/admin/audit\">Back to the audit trail</a></p>");
-    frame.render(StatusCode::OK, "/admin/audit", &format!("Audit record {seq}"), &c)
+    frame.render(
+        StatusCode::OK,
+        "/admin/audit",
+        &format!("Audit record {seq}"),
+        &c,
+    )
 }
 
 /// `POST /admin/audit/verify`: recompute the whole chain.
@@ -275,7 +298,7 @@ pub async fn verify(
     body: Bytes,
 ) -> Response {
     if let Err(refused) = checked_form(&s, &headers, &body) {
-        return refused;
+        return *refused;
     }
     let frame = Frame::new(&s.auth, &headers, &admin);
     let (line, ok, records) = match store::verify(&s.auth.db).await {
@@ -287,8 +310,17 @@ pub async fn verify(
         Ok(Err(broken)) => (format!("The chain is broken: {broken}."), false, broken.seq),
         Err(e) => return view::internal(&e),
     };
-    if let Err(r) = record(&s, &admin, What::AuditVerified { intact: ok, records }).await {
-        return r;
+    if let Err(r) = record(
+        &s,
+        &admin,
+        What::AuditVerified {
+            intact: ok,
+            records,
+        },
+    )
+    .await
+    {
+        return *r;
     }
     let mut c = notice(ok, &line);
     c.push_str("<p><a href=\"/admin/audit\">Back to the audit trail</a></p>");
@@ -312,7 +344,13 @@ mod tests {
             Some("2026-12-04T21:30")
         );
         assert_eq!(time_prefix("2026").as_deref(), Some("2026"));
-        for bad in ["", "26", "2026/12/04", "2026-12-04T21:30:00.000Z1", "x' OR 1=1"] {
+        for bad in [
+            "",
+            "26",
+            "2026/12/04",
+            "2026-12-04T21:30:00.000Z1",
+            "x' OR 1=1",
+        ] {
             assert_eq!(time_prefix(bad), None, "{bad}");
         }
     }

@@ -43,11 +43,7 @@ impl Done {
 }
 
 /// `GET /admin`.
-pub async fn overview(
-    State(s): State<AdminState>,
-    admin: Admin,
-    headers: HeaderMap,
-) -> Response {
+pub async fn overview(State(s): State<AdminState>, admin: Admin, headers: HeaderMap) -> Response {
     let frame = Frame::new(&s.auth, &headers, &admin);
     let db = &s.auth.db;
     let now = unix_now();
@@ -356,25 +352,23 @@ pub async fn tools(State(s): State<AdminState>, admin: Admin, headers: HeaderMap
             "No tools lock is configured (<code>safety.tools_lock</code>): drift is not checked."
                 .to_owned(),
         ),
-        Some(path) => {
-            match crate::drift::check(path, crate::safety::DriftMode::Warn, &lock) {
-                Ok(r) => {
-                    let line = format!(
-                        "Lock <code>{}</code>: {}",
-                        escape(&path.display().to_string()),
-                        escape(&r.summary())
-                    );
-                    (Some(r), line)
-                }
-                Err(e) => (
-                    None,
-                    format!(
-                        "<span class=\"error\">The lock could not be read: {}</span>",
-                        escape(&e.to_string())
-                    ),
-                ),
+        Some(path) => match crate::drift::check(path, crate::safety::DriftMode::Warn, &lock) {
+            Ok(r) => {
+                let line = format!(
+                    "Lock <code>{}</code>: {}",
+                    escape(&path.display().to_string()),
+                    escape(&r.summary())
+                );
+                (Some(r), line)
             }
-        }
+            Err(e) => (
+                None,
+                format!(
+                    "<span class=\"error\">The lock could not be read: {}</span>",
+                    escape(&e.to_string())
+                ),
+            ),
+        },
     };
     let rows: Vec<Vec<String>> = definitions
         .iter()

@@ -144,7 +144,11 @@ pub fn when(secs: Option<i64>) -> String {
 
 /// A result line after an action: `ok` in green, else as an error.
 pub fn notice(ok: bool, text: &str) -> String {
-    let (class, role) = if ok { ("ok", "status") } else { ("error", "alert") };
+    let (class, role) = if ok {
+        ("ok", "status")
+    } else {
+        ("error", "alert")
+    };
     format!(
         "<p class=\"{class}\" role=\"{role}\" id=\"notice\">{}</p>",
         escape(text)

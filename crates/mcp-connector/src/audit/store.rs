@@ -269,11 +269,7 @@ macro_rules! push_filter {
 }
 
 /// Up to `limit` records matching `filter`, newest first.
-pub async fn search(
-    db: &Db,
-    filter: &Filter,
-    limit: i64,
-) -> Result<Vec<AuditRecord>, AuditError> {
+pub async fn search(db: &Db, filter: &Filter, limit: i64) -> Result<Vec<AuditRecord>, AuditError> {
     let read_err = |e| AuditError::Read(std::sync::Arc::new(e));
     let head = format!("SELECT {COLUMNS} FROM audit_log");
     match db {

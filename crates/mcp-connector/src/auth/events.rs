@@ -509,7 +509,9 @@ mod tests {
         let args = e.arguments.unwrap();
         assert_eq!(args["event"], "client_revoked");
         assert_eq!(args["via"], "admin_console");
-        let e = What::ClientRevoked { client_id: "c9" }.by_operator().to_audit();
+        let e = What::ClientRevoked { client_id: "c9" }
+            .by_operator()
+            .to_audit();
         assert_eq!(e.subject.as_deref(), Some(OPERATOR));
         assert!(e.arguments.unwrap().get("via").is_none());
     }

@@ -103,10 +103,10 @@ pub struct ScopePolicy {
 }
 
 impl ScopePolicy {
-    /// `roles` from `[auth.roles]`; empty gives `viewer` (read), `editor`
-    /// (read and write) and `admin` (read, write and the admin console).
-    /// Config validation allows only the catalog's scopes and
-    /// [`PERMISSIONS`] in a role.
+    /// `roles` from `[auth.roles]`; empty gives `viewer` (read) and `editor`
+    /// (read and write), neither with a permission: the admin console is
+    /// opened by naming `admin` in a configured role. Config validation
+    /// allows only the catalog's scopes and [`PERMISSIONS`] in a role.
     pub fn new(scopes: &ToolScopes, roles: &BTreeMap<String, Vec<String>>) -> Self {
         let read = scopes.read.to_owned();
         let write = scopes.write.to_owned();
@@ -115,10 +115,6 @@ impl ScopePolicy {
             defaults = BTreeMap::from([
                 ("viewer".to_owned(), vec![read.clone()]),
                 ("editor".to_owned(), vec![read.clone(), write.clone()]),
-                (
-                    "admin".to_owned(),
-                    vec![read.clone(), write.clone(), "admin".to_owned()],
-                ),
             ]);
             &defaults
         } else {
@@ -127,11 +123,21 @@ impl ScopePolicy {
         let is_permission = |e: &String| PERMISSIONS.contains(&e.as_str());
         let permissions = roles
             .iter()
-            .map(|(role, e)| (role.clone(), e.iter().filter(|e| is_permission(e)).cloned().collect()))
+            .map(|(role, e)| {
+                (
+                    role.clone(),
+                    e.iter().filter(|e| is_permission(e)).cloned().collect(),
+                )
+            })
             .collect();
         let roles = roles
             .iter()
-            .map(|(role, e)| (role.clone(), e.iter().filter(|e| !is_permission(e)).cloned().collect()))
+            .map(|(role, e)| {
+                (
+                    role.clone(),
+                    e.iter().filter(|e| !is_permission(e)).cloned().collect(),
+                )
+            })
             .collect();
         let supported = [read.clone(), write.clone()].into_iter().collect();
         Self {
@@ -181,7 +187,11 @@ mod tests {
         let roles = BTreeMap::from([
             (
                 "ops".to_owned(),
-                vec!["tools:read".to_owned(), "admin".to_owned(), "approve".to_owned()],
+                vec![
+                    "tools:read".to_owned(),
+                    "admin".to_owned(),
+                    "approve".to_owned(),
+                ],
             ),
             ("reader".to_owned(), vec!["tools:read".to_owned()]),
         ]);
@@ -189,7 +199,10 @@ mod tests {
         assert_eq!(p.ceiling("ops").to_string(), "tools:read");
         assert!(p.allows("ops", "admin") && p.allows("ops", "approve"));
         assert!(!p.allows("reader", "admin"));
-        assert!(!p.roles.contains_key("admin"), "no default roles beside configured ones");
+        assert!(
+            !p.roles.contains_key("admin"),
+            "no default roles beside configured ones"
+        );
     }
 
     fn policy() -> ScopePolicy {
@@ -229,11 +242,7 @@ mod tests {
             "employees:read employees:write"
         );
         assert!(p.ceiling("nobody").is_empty());
-        assert_eq!(
-            p.ceiling("admin").to_string(),
-            "employees:read employees:write"
-        );
-        assert!(p.allows("admin", "admin"));
+        // No default role opens the admin console.
         assert!(!p.allows("editor", "admin") && !p.allows("nobody", "admin"));
         assert!(ScopeSet::parse("employees:read").is_subset(&p.ceiling("viewer")));
         assert!(!ScopeSet::parse("employees:write").is_subset(&p.ceiling("viewer")));

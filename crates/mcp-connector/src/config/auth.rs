@@ -118,7 +118,7 @@ pub const PERMISSIONS: [&str; 2] = ["admin", "approve"];
 /// The default roles when `[auth.roles]` names none (see `ScopePolicy`).
 fn role_names(roles: &BTreeMap<String, Vec<String>>) -> Vec<String> {
     if roles.is_empty() {
-        vec!["admin".into(), "editor".into(), "viewer".into()]
+        vec!["editor".into(), "viewer".into()]
     } else {
         roles.keys().cloned().collect()
     }
