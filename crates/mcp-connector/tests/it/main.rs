@@ -6,6 +6,7 @@
 mod common;
 mod idp;
 
+mod admin_browser;
 mod admin_console;
 mod audit;
 mod cli;
