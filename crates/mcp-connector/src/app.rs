@@ -63,6 +63,8 @@ pub struct AppState {
     pub shutdown_begun: CancellationToken,
     /// Authentication of `/mcp`; `None` when `auth.mode = "none"`.
     pub auth: Option<Auth>,
+    /// When the state was built (the admin console's uptime).
+    pub started: std::time::Instant,
 }
 
 impl AppState {
@@ -104,6 +106,7 @@ impl AppState {
             db,
             transport_shutdown: CancellationToken::new(),
             shutdown_begun: CancellationToken::new(),
+            started: std::time::Instant::now(),
         })
     }
 }
@@ -325,6 +328,16 @@ pub fn router(state: AppState) -> Router {
         });
     if let Some(a) = &state.auth {
         public = public.merge(auth::routes(a.clone()));
+        // The console signs in through `/signin`, which only the
+        // authorization server has.
+        if a.is_authorization_server() {
+            public = public.merge(crate::admin::routes(crate::admin::AdminState {
+                auth: a.clone(),
+                live: state.mcp.live.clone(),
+                config: state.config.clone(),
+                started: state.started,
+            }));
+        }
     }
 
     // Layers added later wrap the earlier ones: the edge order is allowlist →

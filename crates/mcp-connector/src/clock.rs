@@ -109,6 +109,21 @@ pub fn rfc3339_millis(time: SystemTime) -> String {
     )
 }
 
+/// Unix seconds as `2026-11-25 08:43Z` (what the CLI listings and the
+/// admin console show); `-` for none.
+pub fn minute_utc(secs: Option<i64>) -> String {
+    let Some(secs) = secs else {
+        return "-".to_owned();
+    };
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let rem = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

@@ -20,7 +20,7 @@ pub mod spec;
 mod upstream;
 
 pub use audit::AuditConfig;
-pub use auth::{AuthConfig, AuthMode, ExternalIdp, MAX_ACCESS_TOKEN_TTL_SECS};
+pub use auth::{AuthConfig, AuthMode, ExternalIdp, MAX_ACCESS_TOKEN_TTL_SECS, PERMISSIONS};
 pub use host::is_loopback_host;
 pub use limits::{Limits, Rate, TlsFiles};
 pub use safety::{DEFAULT_OUTPUT_MAX_CHARS, DriftMode, MIN_OUTPUT_MAX_CHARS, SafetyConfig};
@@ -73,6 +73,18 @@ impl ConfigError {
             key,
             message: message.into(),
         }
+    }
+}
+
+/// The (read, write) scopes of the catalog a config serves: the Company
+/// demo's own, `tools:*` for declared tools and the conformance fixtures
+/// (what each `Catalog::scopes` answers; a test keeps them equal). Known
+/// here so that `[auth.roles]` is checked at load, before any catalog.
+fn tool_scope_names(declared: bool, demo: Demo) -> (&'static str, &'static str) {
+    if !declared && demo == Demo::Company {
+        ("employees:read", "employees:write")
+    } else {
+        ("tools:read", "tools:write")
     }
 }
 
@@ -335,6 +347,9 @@ impl Config {
             ));
         }
 
+        let (read, write) = tool_scope_names(declared.is_some(), demo);
+        auth::check_role_entries(&auth.roles, read, write)?;
+
         let limits = limits::limits(file.limits)?;
         let tls = limits::tls(s.tls)?;
         let safety = safety::safety(file.safety)?;
@@ -409,6 +424,11 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The (read, write) scope names of the tools this config serves.
+    pub fn tool_scope_names(&self) -> (&'static str, &'static str) {
+        tool_scope_names(self.declared.is_some(), self.demo)
     }
 
     /// Whether the database needs the Company demo's rows: only when the

@@ -100,3 +100,28 @@ fn json_schema_refuses_unknown_keys_everywhere() {
     }
     assert!(defs.contains_key("AuthSection"));
 }
+
+#[test]
+fn role_entries_are_tool_scopes_or_permissions() {
+    let c = load(
+        "[auth.roles]\nops = [\"employees:read\", \"admin\", \"approve\"]\nviewer = [\"employees:read\"]",
+    )
+    .expect("scopes of the Company demo and permissions are valid");
+    assert_eq!(c.auth.roles["ops"].len(), 3);
+    for (text, bad) in [
+        ("[auth.roles]\nops = [\"employee:read\"]", "employee:read"),
+        ("[auth.roles]\nops = [\"admins\"]", "admins"),
+        // The Company demo's scopes are not those of declared tools.
+        ("[auth.roles]\nops = [\"tools:read\"]", "tools:read"),
+    ] {
+        let msg = load(text).unwrap_err().to_string();
+        assert!(
+            msg.starts_with("auth.roles") && msg.contains("role `ops`") && msg.contains(bad),
+            "{text}: {msg}"
+        );
+    }
+    let c =
+        load("[server]\ndemo = \"conformance\"\n[auth.roles]\nops = [\"tools:write\", \"admin\"]")
+            .expect("conformance tools use tools:*");
+    assert_eq!(c.tool_scope_names(), ("tools:read", "tools:write"));
+}

@@ -8,6 +8,7 @@
 //! * [`cli`]: operator verbs (`serve`, `check-config`, `migrate`, `tools`, `audit`).
 //! * [`config`]: file, environment and flags, validated into [`config::Config`].
 //! * [`app`]: [`AppState`], [`router`] and [`serve`].
+//! * [`admin`]: the admin console at `/admin`.
 //! * [`auth`]: OAuth 2.1 protected resource and authorization server.
 //! * [`network`]: IP allowlist with presets, client address behind trusted proxies.
 //! * [`http`]: the edge: Host/Origin checks, body limit, probes, idle streams.
@@ -23,6 +24,7 @@
 // Tests may unwrap: a panic is the failure report there.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod auth;

@@ -223,3 +223,84 @@ pub async fn verify(db: &Db) -> Result<Result<Verified, ChainBreak>, AuditError>
         head: check.head().to_owned(),
     }))
 }
+
+/// What the admin console's audit page selects; every field optional.
+/// Times are prefixes of the stored RFC 3339 form (`2026-12-04`,
+/// `2026-12-04T21:30`), compared as text, which orders them correctly.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// The `subject` column exactly (`user:<id>`, `operator`, …).
+    pub subject: Option<String>,
+    /// The `client` column exactly (OAuth client id or `clientInfo.name`).
+    pub client: Option<String>,
+    pub tool: Option<String>,
+    /// Records at or after this time.
+    pub from: Option<String>,
+    /// Records up to this time, inclusive of everything it is a prefix of.
+    pub to: Option<String>,
+    /// Only records before this sequence number (the next page).
+    pub before: Option<i64>,
+}
+
+/// Adds the `WHERE` of a [`Filter`] to a query builder of either backend.
+macro_rules! push_filter {
+    ($b:ident, $f:ident) => {
+        $b.push(" WHERE 1 = 1");
+        if let Some(v) = &$f.subject {
+            $b.push(" AND subject = ").push_bind(v.clone());
+        }
+        if let Some(v) = &$f.client {
+            $b.push(" AND client = ").push_bind(v.clone());
+        }
+        if let Some(v) = &$f.tool {
+            $b.push(" AND tool = ").push_bind(v.clone());
+        }
+        if let Some(v) = &$f.from {
+            $b.push(" AND time >= ").push_bind(v.clone());
+        }
+        if let Some(v) = &$f.to {
+            // `~` sorts after every character of a timestamp.
+            $b.push(" AND time <= ").push_bind(format!("{v}~"));
+        }
+        if let Some(v) = $f.before {
+            $b.push(" AND seq < ").push_bind(v);
+        }
+    };
+}
+
+/// Up to `limit` records matching `filter`, newest first.
+pub async fn search(db: &Db, filter: &Filter, limit: i64) -> Result<Vec<AuditRecord>, AuditError> {
+    let read_err = |e| AuditError::Read(std::sync::Arc::new(e));
+    let head = format!("SELECT {COLUMNS} FROM audit_log");
+    match db {
+        Db::Sqlite { read, .. } => {
+            let mut b = QueryBuilder::<Sqlite>::new(head);
+            push_filter!(b, filter);
+            b.push(" ORDER BY seq DESC LIMIT ").push_bind(limit);
+            b.build_query_as().fetch_all(read).await.map_err(read_err)
+        }
+        Db::Postgres { read, .. } => {
+            let mut b = QueryBuilder::<Postgres>::new(head);
+            push_filter!(b, filter);
+            b.push(" ORDER BY seq DESC LIMIT ").push_bind(limit);
+            b.build_query_as().fetch_all(read).await.map_err(read_err)
+        }
+    }
+}
+
+/// The record `seq`, if any.
+pub async fn one(db: &Db, seq: i64) -> Result<Option<AuditRecord>, AuditError> {
+    let mut page = since(db, seq - 1, 1).await?;
+    Ok(page.pop().filter(|r| r.seq == seq))
+}
+
+/// Tool calls recorded so far: (all, errors).
+pub async fn tool_call_counts(db: &Db) -> Result<(i64, i64), AuditError> {
+    const SQL: &str = "SELECT COUNT(*), COALESCE(SUM(CASE WHEN is_error THEN 1 ELSE 0 END), 0) \
+         FROM audit_log WHERE kind = 'tool_call'";
+    let read_err = |e| AuditError::Read(std::sync::Arc::new(e));
+    match db {
+        Db::Sqlite { read, .. } => sqlx::query_as(SQL).fetch_one(read).await.map_err(read_err),
+        Db::Postgres { read, .. } => sqlx::query_as(SQL).fetch_one(read).await.map_err(read_err),
+    }
+}

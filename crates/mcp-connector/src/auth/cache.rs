@@ -137,6 +137,17 @@ impl TokenCache {
         t.invalid.remove(key);
     }
 
+    /// Forget every validated token whose principal matches `which` (a
+    /// revoked client, a disabled user): this replica stops accepting them
+    /// at once; other replicas follow at their next revalidation. The
+    /// number forgotten.
+    pub fn forget_where(&self, which: impl Fn(&Principal) -> bool) -> usize {
+        let mut t = self.lock();
+        let before = t.valid.len();
+        t.valid.retain(|_, e| !which(&e.principal));
+        before - t.valid.len()
+    }
+
     /// Number of (valid, invalid) entries, fresh or not.
     pub fn len(&self) -> (usize, usize) {
         let t = self.lock();
@@ -234,6 +245,22 @@ mod tests {
         assert_eq!(c.get(&key(1), now), Lookup::Valid(p));
         c.remove(&key(1));
         assert_eq!(c.get(&key(1), now), Lookup::Miss);
+    }
+
+    #[test]
+    fn forget_where_drops_only_matching_principals() {
+        let c = TokenCache::new(10);
+        let now = Instant::now();
+        let p = principal(unix_now() + 3600);
+        let mut other = p.clone();
+        other.client_id = Arc::from("d");
+        c.insert(key(1), p.clone(), now, Duration::from_secs(4));
+        c.insert(key(2), other.clone(), now, Duration::from_secs(4));
+        assert_eq!(c.forget_where(|q| &*q.client_id == "c"), 1);
+        assert_eq!(c.get(&key(1), now), Lookup::Miss);
+        assert_eq!(c.get(&key(2), now), Lookup::Valid(other));
+        assert_eq!(c.forget_where(|q| q.user_id.as_deref() == Some("1")), 1);
+        assert_eq!(c.len(), (0, 0));
     }
 
     #[test]

@@ -158,6 +158,11 @@ pub enum What<'a> {
     },
     /// `token revoke`: the grant of a token ended by the operator.
     TokenRevokedByOperator,
+    /// The chain of the audit trail was checked (admin console).
+    AuditVerified {
+        intact: bool,
+        records: i64,
+    },
 }
 
 /// One authentication event and where it came from.
@@ -165,6 +170,9 @@ pub enum What<'a> {
 pub struct AuthEvent<'a> {
     pub what: What<'a>,
     pub source_ip: Option<IpAddr>,
+    /// The administrator (user id) who did it in the admin console: the
+    /// subject is then `user:<id>`, not `operator`.
+    pub admin: Option<&'a str>,
 }
 
 impl<'a> What<'a> {
@@ -173,6 +181,17 @@ impl<'a> What<'a> {
         AuthEvent {
             what: self,
             source_ip: ip,
+            admin: None,
+        }
+    }
+
+    /// This event, done by the administrator `user_id` in the admin
+    /// console from `ip`.
+    pub fn by_admin(self, user_id: &'a str, ip: Option<IpAddr>) -> AuthEvent<'a> {
+        AuthEvent {
+            what: self,
+            source_ip: ip,
+            admin: Some(user_id),
         }
     }
 
@@ -425,7 +444,21 @@ impl AuthEvent<'_> {
                     None,
                     None,
                 ),
+                What::AuditVerified { intact, records } => {
+                    put("intact", json!(intact));
+                    put("records", json!(records));
+                    let error = (!intact).then_some("the audit chain is broken");
+                    ("audit_verified", Some(OPERATOR.into()), None, error)
+                }
             };
+        // An administrator in the console acts under their own name.
+        let subject = match (self.admin, subject) {
+            (Some(id), Some(s)) if s == OPERATOR => {
+                args.insert("via".to_owned(), json!("admin_console"));
+                Some(user(id))
+            }
+            (_, s) => s,
+        };
         args.insert("event".to_owned(), json!(name));
         e.arguments = Some(Value::Object(args));
         e.subject = subject;
@@ -465,6 +498,23 @@ pub async fn record_or_log(auth: &Auth, event: AuthEvent<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_administrator_acts_under_their_own_name() {
+        let e = What::ClientRevoked { client_id: "c9" }
+            .by_admin("u1", Some("192.0.2.8".parse().unwrap()))
+            .to_audit();
+        assert_eq!(e.subject.as_deref(), Some("user:u1"));
+        assert_eq!(e.client.as_deref(), Some("c9"));
+        let args = e.arguments.unwrap();
+        assert_eq!(args["event"], "client_revoked");
+        assert_eq!(args["via"], "admin_console");
+        let e = What::ClientRevoked { client_id: "c9" }
+            .by_operator()
+            .to_audit();
+        assert_eq!(e.subject.as_deref(), Some(OPERATOR));
+        assert!(e.arguments.unwrap().get("via").is_none());
+    }
 
     #[test]
     fn failed_login_names_the_user_and_is_an_error() {

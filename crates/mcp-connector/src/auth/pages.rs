@@ -95,7 +95,32 @@ fn document(title: &str, content: &str) -> String {
     )
 }
 
-fn hidden(out: &mut String, name: &str, value: &str) {
+/// Wider pages with tables and a navigation bar (the admin console).
+const WIDE_STYLE: &str = "main.wide{max-width:72rem;margin:2rem auto}\
+table{border-collapse:collapse;width:100%;font-size:.88rem;margin:.8rem 0}\
+th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #e3e5ea;vertical-align:top}\
+th{background:#f7f8fa}nav{margin:0 0 1.2rem;font-size:.95rem}nav a{margin-right:1rem;color:#2457d6}\
+nav a.here{font-weight:700;color:#1d1d1f;text-decoration:none}td form{margin:0}td button{margin:0;padding:.25rem .7rem;font-size:.85rem}\
+form.filter label{display:inline;margin:0 .3rem 0 .8rem;font-weight:400}form.filter input{width:auto;padding:.3rem}\
+form.filter button{margin:.4rem 0 0 .8rem;padding:.35rem .9rem}.ok{color:#116329;font-weight:600}\
+pre{background:#f0f1f4;padding:.8rem;border-radius:6px;overflow-x:auto;white-space:pre-wrap;word-break:break-all}\
+dl.facts{display:grid;grid-template-columns:max-content auto;gap:.3rem 1.2rem}dl.facts dt{font-weight:600}dl.facts dd{margin:0}";
+
+/// A wide page (tables, a navigation bar) in the same frame and under the
+/// same headers as the login and consent pages. `content` is HTML the
+/// caller built with [`escape`].
+pub fn wide_document(title: &str, content: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <meta name=\"referrer\" content=\"same-origin\">\
+         <title>{}</title><style>{STYLE}{WIDE_STYLE}</style></head><body><main class=\"wide\">{content}</main></body></html>",
+        escape(title)
+    )
+}
+
+/// A hidden form field, escaped.
+pub fn hidden(out: &mut String, name: &str, value: &str) {
     let _ = write!(
         out,
         "<input type=\"hidden\" name=\"{}\" value=\"{}\">",

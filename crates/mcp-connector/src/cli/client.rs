@@ -14,7 +14,7 @@ use crate::audit::AuditSink;
 use crate::auth::events::{self, What};
 use crate::auth::issue::{self, SECRET_PREFIX};
 use crate::auth::{ScopePolicy, ScopeSet};
-use crate::clock::{civil_from_days, unix_now};
+use crate::clock::unix_now;
 use crate::config::{AuthMode, Config, is_loopback_host, is_scope_token};
 use crate::store::Db;
 use crate::store::oauth::{Client, ClientOrigin, NewClient};
@@ -134,16 +134,7 @@ pub(super) async fn open(args: &ConfigArgs) -> anyhow::Result<Opened> {
 
 /// `2026-11-25 08:43Z`; `-` for none.
 pub(super) fn when(secs: Option<i64>) -> String {
-    let Some(secs) = secs else {
-        return "-".to_owned();
-    };
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60
-    )
+    crate::clock::minute_utc(secs)
 }
 
 /// Print `rows` as aligned columns under `header`.

@@ -112,6 +112,11 @@ impl AuthConfig {
     }
 }
 
+/// The permissions a role entry may name besides tool scopes: `admin`
+/// opens the admin console (`/admin`), `approve` the approval of held tool
+/// calls. They are never scopes a token carries.
+pub const PERMISSIONS: [&str; 2] = ["admin", "approve"];
+
 /// The default roles when `[auth.roles]` names none (see `ScopePolicy`).
 fn role_names(roles: &BTreeMap<String, Vec<String>>) -> Vec<String> {
     if roles.is_empty() {
@@ -169,6 +174,32 @@ fn ttl(key: &'static str, v: Option<u64>, d: Duration, max: u64) -> Result<Durat
         )),
         Some(v) => Ok(Duration::from_secs(v)),
     }
+}
+
+/// Check that every entry of `[auth.roles]` is a scope of the served tools
+/// (`read`, `write`) or one of [`PERMISSIONS`]: a typo (`employee:read`,
+/// `admins`) would otherwise grant nothing, silently.
+pub(super) fn check_role_entries(
+    roles: &BTreeMap<String, Vec<String>>,
+    read: &str,
+    write: &str,
+) -> Result<(), ConfigError> {
+    for (role, entries) in roles {
+        if let Some(bad) = entries
+            .iter()
+            .find(|e| *e != read && *e != write && !PERMISSIONS.contains(&e.as_str()))
+        {
+            return Err(ConfigError::invalid(
+                "auth.roles",
+                format!(
+                    "role `{role}`: `{bad}` is neither a scope of the served tools ({read}, {write}) \
+                     nor a permission ({})",
+                    PERMISSIONS.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Validate `[auth]`. `mode` is the flag's value if one was given; `env`

@@ -172,7 +172,8 @@ pub struct AuthSection {
     /// Registrations never used yet, above which `/register` refuses new
     /// ones until the unused ones expire.
     pub max_unused_registrations: Option<u64>,
-    /// Role name → scopes its users may grant.
+    /// Role name → what its users may do: scopes of the served tools they may
+    /// grant, and the permissions `admin` (the admin console) and `approve`.
     pub roles: Option<std::collections::BTreeMap<String, Vec<String>>>,
     /// `[auth.external]`, for `mode = "external"`.
     pub external: Option<ExternalSection>,

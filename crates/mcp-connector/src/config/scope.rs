@@ -1,10 +1,12 @@
 //! Scopes: which tool needs which, what each role may grant, and parsing of
 //! the `scope` parameter the way real clients send it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use rmcp::model::Tool;
+
+use crate::config::PERMISSIONS;
 
 /// A set of scope tokens, sorted and without duplicates. `Display` joins
 /// them with single spaces (the wire form).
@@ -102,36 +104,63 @@ pub struct ScopePolicy {
     pub supported: ScopeSet,
     /// Role → scopes its users may grant.
     pub roles: BTreeMap<String, ScopeSet>,
+    /// Role → the permissions its entries name ([`PERMISSIONS`]: `admin`,
+    /// `approve`). Kept apart from the scopes: no token ever carries one.
+    pub permissions: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl ScopePolicy {
     /// `roles` from `[auth.roles]`; empty gives `viewer` (read) and `editor`
-    /// (read and write). Scopes a role names that no tool uses are kept, so
-    /// an operator can prepare roles before the tools exist.
+    /// (read and write), neither with a permission: the admin console is
+    /// opened by naming `admin` in a configured role. Config validation
+    /// allows only the catalog's scopes and [`PERMISSIONS`] in a role.
     pub fn new(scopes: &ToolScopes, roles: &BTreeMap<String, Vec<String>>) -> Self {
         let read = scopes.read.to_owned();
         let write = scopes.write.to_owned();
-        let roles: BTreeMap<String, ScopeSet> = if roles.is_empty() {
-            BTreeMap::from([
-                ("viewer".to_owned(), ScopeSet::parse(&read)),
-                (
-                    "editor".to_owned(),
-                    [read.clone(), write.clone()].into_iter().collect(),
-                ),
-            ])
+        let defaults;
+        let roles = if roles.is_empty() {
+            defaults = BTreeMap::from([
+                ("viewer".to_owned(), vec![read.clone()]),
+                ("editor".to_owned(), vec![read.clone(), write.clone()]),
+            ]);
+            &defaults
         } else {
             roles
-                .iter()
-                .map(|(role, s)| (role.clone(), s.iter().cloned().collect()))
-                .collect()
         };
+        let is_permission = |e: &String| PERMISSIONS.contains(&e.as_str());
+        let permissions = roles
+            .iter()
+            .map(|(role, e)| {
+                (
+                    role.clone(),
+                    e.iter().filter(|e| is_permission(e)).cloned().collect(),
+                )
+            })
+            .collect();
+        let roles = roles
+            .iter()
+            .map(|(role, e)| {
+                (
+                    role.clone(),
+                    e.iter().filter(|e| !is_permission(e)).cloned().collect(),
+                )
+            })
+            .collect();
         let supported = [read.clone(), write.clone()].into_iter().collect();
         Self {
             read,
             write,
             supported,
             roles,
+            permissions,
         }
+    }
+
+    /// Whether users of `role` hold `permission` (`admin`, `approve`).
+    pub fn allows(&self, role: &str, permission: &str) -> bool {
+        self.permissions
+            .get(role)
+            .is_some_and(|p| p.contains(permission))
     }
 
     /// The scope a call to `tool` needs (see [`needed_scope`]).
@@ -159,6 +188,29 @@ impl ScopePolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn permissions_are_not_scopes() {
+        let roles = BTreeMap::from([
+            (
+                "ops".to_owned(),
+                vec![
+                    "tools:read".to_owned(),
+                    "admin".to_owned(),
+                    "approve".to_owned(),
+                ],
+            ),
+            ("reader".to_owned(), vec!["tools:read".to_owned()]),
+        ]);
+        let p = ScopePolicy::new(&ToolScopes::default(), &roles);
+        assert_eq!(p.ceiling("ops").to_string(), "tools:read");
+        assert!(p.allows("ops", "admin") && p.allows("ops", "approve"));
+        assert!(!p.allows("reader", "admin"));
+        assert!(
+            !p.roles.contains_key("admin"),
+            "no default roles beside configured ones"
+        );
+    }
 
     fn policy() -> ScopePolicy {
         ScopePolicy::new(
@@ -197,6 +249,8 @@ mod tests {
             "employees:read employees:write"
         );
         assert!(p.ceiling("nobody").is_empty());
+        // No default role opens the admin console.
+        assert!(!p.allows("editor", "admin") && !p.allows("nobody", "admin"));
         assert!(ScopeSet::parse("employees:read").is_subset(&p.ceiling("viewer")));
         assert!(!ScopeSet::parse("employees:write").is_subset(&p.ceiling("viewer")));
     }

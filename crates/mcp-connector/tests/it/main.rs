@@ -6,6 +6,8 @@
 mod common;
 mod idp;
 
+mod admin_browser;
+mod admin_console;
 mod audit;
 mod cli;
 mod company_tools;
