@@ -31,6 +31,9 @@ const LAYERS: &[&[&str]] = &[
     &["http"],
     // The protocol: the `/mcp` endpoint, on top of the edge.
     &["mcp"],
+    // The operator's console: it revokes tokens and drops the live sessions
+    // of the protocol layer.
+    &["admin"],
     // Wiring: the application state, the router, logging.
     &["app", "telemetry"],
     &["cli"],
