@@ -134,6 +134,9 @@ pub struct Config {
     pub allow_unauthenticated_public: bool,
     /// `[tools.NAME]` settings; names are checked against the catalog at start-up.
     pub tools: std::collections::BTreeMap<String, ToolSettings>,
+    /// `[tools.NAME] approval_ttl_secs`: lifetimes of approval requests
+    /// that differ from `safety.approval_ttl_secs`.
+    pub approval_ttls: std::collections::BTreeMap<String, u64>,
     /// `[sources]` and `[[tools]]`: when present, served instead of the demo.
     pub declared: Option<std::sync::Arc<crate::declared::Declared>>,
     /// Rate limits and session bounds (`[limits]`).
@@ -193,6 +196,7 @@ impl Default for Config {
             read_only: false,
             allow_unauthenticated_public: false,
             tools: std::collections::BTreeMap::new(),
+            approval_ttls: std::collections::BTreeMap::new(),
             declared: None,
             limits: Limits::default(),
             tls: None,
@@ -437,7 +441,27 @@ impl Config {
             },
         }
 
-        let (tools, declared) = declare::tools(file.tools, file.sources)?;
+        // Users sign in to the connector: a person can approve a write.
+        let default_unconfirmed = if auth.mode == AuthMode::OAuth {
+            crate::mcp::guard::Unconfirmed::Approve
+        } else {
+            crate::mcp::guard::Unconfirmed::Refuse
+        };
+        let (tools, approval_ttls, declared) =
+            declare::tools(file.tools, file.sources, default_unconfirmed)?;
+        if auth.mode != AuthMode::OAuth
+            && let Some(name) = tools
+                .iter()
+                .find(|(_, t)| t.unconfirmed == crate::mcp::guard::Unconfirmed::Approve)
+                .map(|(n, _)| n)
+        {
+            return Err(ConfigError::invalid(
+                "tools.*.unconfirmed",
+                format!(
+                    "[tools.{name}] unconfirmed = `approve` needs auth.mode = \"oauth\": the approver signs in to the connector"
+                ),
+            ));
+        }
         if declared.is_some() && (o.demo.is_some() || s.demo.is_some()) {
             return Err(ConfigError::invalid(
                 "server.demo",
@@ -460,6 +484,7 @@ impl Config {
             read_only: o.read_only.or(s.read_only).unwrap_or(false),
             allow_unauthenticated_public,
             tools,
+            approval_ttls,
             declared: declared.map(std::sync::Arc::new),
             allow,
             allow_entries,

@@ -45,7 +45,18 @@ pub struct SafetyConfig {
     pub tools_lock: Option<PathBuf>,
     /// What a difference from `tools_lock` does at start-up.
     pub drift: DriftMode,
+    /// Lifetime of an approval request, in seconds (`approval_ttl_secs`).
+    pub approval_ttl_secs: u64,
+    /// How long the first call waits for its approval (`0`: not at all).
+    pub approval_wait_secs: u64,
 }
+
+/// Default lifetime of an approval request: time to open the link, sign
+/// in and decide, not long enough to be forgotten.
+pub const DEFAULT_APPROVAL_TTL_SECS: u64 = 600;
+/// The longest a call may wait for its approval: a request held open
+/// longer outlives proxies' idle timeouts.
+pub const MAX_APPROVAL_WAIT_SECS: u64 = 300;
 
 impl Default for SafetyConfig {
     fn default() -> Self {
@@ -56,6 +67,8 @@ impl Default for SafetyConfig {
             wrap_untrusted_output: false,
             tools_lock: None,
             drift: DriftMode::Warn,
+            approval_ttl_secs: DEFAULT_APPROVAL_TTL_SECS,
+            approval_wait_secs: 0,
         }
     }
 }

@@ -63,9 +63,14 @@ impl<'de> Deserialize<'de> for ToolsSection {
 pub struct ToolSection {
     /// `false` hides the tool and refuses calls to it.
     pub enabled: Option<bool>,
-    /// For destructive tools when the user cannot be asked to confirm:
-    /// `refuse` (default) or `allow`.
+    /// For destructive tools when the client cannot ask the user to
+    /// confirm: `approve` (a person approves the call in the browser; the
+    /// default with `auth.mode = "oauth"`), `refuse` (the default otherwise)
+    /// or `allow`.
     pub unconfirmed: Option<String>,
+    /// How long an approval request of this tool may be approved and used,
+    /// in seconds (default `safety.approval_ttl_secs`).
+    pub approval_ttl_secs: Option<u64>,
 }
 
 /// `[sources.NAME]`: a database (`sqlite://`, `postgres://`, `mysql://`,
@@ -118,8 +123,12 @@ pub struct ToolDecl {
     pub idempotent: Option<bool>,
     /// `false` hides the tool.
     pub enabled: Option<bool>,
-    /// Destructive tools when the user cannot confirm: `refuse` (default) or `allow`.
+    /// Destructive tools when the user cannot confirm: `approve` (default
+    /// with `auth.mode = "oauth"`), `refuse` (default otherwise) or `allow`.
     pub unconfirmed: Option<String>,
+    /// Lifetime of this tool's approval requests in seconds (default
+    /// `safety.approval_ttl_secs`).
+    pub approval_ttl_secs: Option<u64>,
     /// Rows per page (default 100); further rows come with a cursor.
     pub max_rows: Option<usize>,
     /// Characters of rendered output per page (default 150000).
@@ -168,15 +177,22 @@ pub struct ParamDecl {
     pub max_length: Option<u64>,
 }
 
-/// The validated tool part of the config: settings of built-in tools and
-/// the declared tools (if any).
-pub(super) type ToolsParts = (BTreeMap<String, ToolSettings>, Option<Declared>);
+/// The validated tool part of the config: settings of built-in tools, the
+/// per-tool approval lifetimes and the declared tools (if any).
+pub(super) type ToolsParts = (
+    BTreeMap<String, ToolSettings>,
+    BTreeMap<String, u64>,
+    Option<Declared>,
+);
 
-/// Validate `tools` and `sources`.
+/// Validate `tools` and `sources`. `default` is the policy of a destructive
+/// tool whose `unconfirmed` is not set.
 pub(super) fn tools(
     tools: ToolsSection,
     sources: BTreeMap<String, SourceSection>,
+    default: Unconfirmed,
 ) -> Result<ToolsParts, ConfigError> {
+    let mut ttls = BTreeMap::new();
     match tools {
         ToolsSection::Settings(map) => {
             if let Some(name) = sources.keys().next() {
@@ -187,9 +203,22 @@ pub(super) fn tools(
             }
             let mut out = BTreeMap::new();
             for (name, t) in map {
-                let unconfirmed = unconfirmed(t.unconfirmed.as_deref()).map_err(|message| {
-                    ConfigError::invalid("tools.*.unconfirmed", format!("[tools.{name}] {message}"))
-                })?;
+                let unconfirmed =
+                    unconfirmed(t.unconfirmed.as_deref(), default).map_err(|message| {
+                        ConfigError::invalid(
+                            "tools.*.unconfirmed",
+                            format!("[tools.{name}] {message}"),
+                        )
+                    })?;
+                if let Some(secs) = t.approval_ttl_secs {
+                    let secs = approval_ttl(secs).map_err(|message| {
+                        ConfigError::invalid(
+                            "tools.*.approval_ttl_secs",
+                            format!("[tools.{name}] {message}"),
+                        )
+                    })?;
+                    ttls.insert(name.clone(), secs);
+                }
                 out.insert(
                     name,
                     ToolSettings {
@@ -198,7 +227,7 @@ pub(super) fn tools(
                     },
                 );
             }
-            Ok((out, None))
+            Ok((out, ttls, None))
         }
         ToolsSection::Declared(decls) => {
             let mut specs = BTreeMap::new();
@@ -212,7 +241,7 @@ pub(super) fn tools(
             for (i, decl) in decls.into_iter().enumerate() {
                 let span = decl.name.span();
                 let name = decl.name.get_ref().clone();
-                let u = unconfirmed(decl.unconfirmed.as_deref()).map_err(|message| {
+                let u = unconfirmed(decl.unconfirmed.as_deref(), default).map_err(|message| {
                     ConfigError::Tool {
                         at: format!("tools[{i}] ({name}).unconfirmed"),
                         span: Some(span.clone()),
@@ -220,6 +249,15 @@ pub(super) fn tools(
                         message,
                     }
                 })?;
+                if let Some(secs) = decl.approval_ttl_secs {
+                    let secs = approval_ttl(secs).map_err(|message| ConfigError::Tool {
+                        at: format!("tools[{i}] ({name}).approval_ttl_secs"),
+                        span: Some(span.clone()),
+                        line: None,
+                        message,
+                    })?;
+                    ttls.insert(name.clone(), secs);
+                }
                 settings.insert(
                     name.clone(),
                     ToolSettings {
@@ -243,6 +281,7 @@ pub(super) fn tools(
             }
             Ok((
                 settings,
+                ttls,
                 Some(Declared {
                     sources: specs,
                     tools: defs,
@@ -252,12 +291,26 @@ pub(super) fn tools(
     }
 }
 
-fn unconfirmed(text: Option<&str>) -> Result<Unconfirmed, String> {
+/// Bounds of an approval request's lifetime: long enough to open a link
+/// and sign in, short enough that a forgotten link goes stale.
+pub(super) fn approval_ttl(secs: u64) -> Result<u64, String> {
+    if (60..=86_400).contains(&secs) {
+        Ok(secs)
+    } else {
+        Err(format!(
+            "approval_ttl_secs = {secs} must be between 60 and 86400"
+        ))
+    }
+}
+
+fn unconfirmed(text: Option<&str>, default: Unconfirmed) -> Result<Unconfirmed, String> {
     match text {
-        None | Some("refuse") => Ok(Unconfirmed::Refuse),
+        None => Ok(default),
+        Some("refuse") => Ok(Unconfirmed::Refuse),
         Some("allow") => Ok(Unconfirmed::Allow),
+        Some("approve") => Ok(Unconfirmed::Approve),
         Some(other) => Err(format!(
-            "unconfirmed = `{other}` is not one of: refuse, allow"
+            "unconfirmed = `{other}` is not one of: approve, refuse, allow"
         )),
     }
 }

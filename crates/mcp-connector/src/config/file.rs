@@ -68,6 +68,14 @@ pub struct SafetySection {
     pub tools_lock: Option<String>,
     /// `warn` (default) or `refuse` when the live tools differ from the lock.
     pub drift: Option<String>,
+    /// How long an approval request of a destructive call may be approved
+    /// and used, in seconds (default 600; `[tools.NAME] approval_ttl_secs`
+    /// overrides it per tool).
+    pub approval_ttl_secs: Option<u64>,
+    /// How long the first call of a write that needs approval waits for it,
+    /// in seconds, sending progress meanwhile (default 0: answer with the
+    /// link at once; at most 300).
+    pub approval_wait_secs: Option<u64>,
 }
 
 /// `[limits]`: rate limits and session bounds. `0` turns a rate off.

@@ -46,7 +46,24 @@ pub(super) fn safety(s: SafetySection) -> Result<SafetyConfig, ConfigError> {
             "needs safety.tools_lock (write one with `mcp-connector tools lock`)",
         ));
     }
+    let approval_ttl_secs = match s.approval_ttl_secs {
+        None => d.approval_ttl_secs,
+        Some(n) => super::declare::approval_ttl(n)
+            .map_err(|m| ConfigError::invalid("safety.approval_ttl_secs", m))?,
+    };
+    let approval_wait_secs = match s.approval_wait_secs {
+        Some(n) if n > crate::safety::MAX_APPROVAL_WAIT_SECS => {
+            return Err(ConfigError::invalid(
+                "safety.approval_wait_secs",
+                format!("must be at most {}", crate::safety::MAX_APPROVAL_WAIT_SECS),
+            ));
+        }
+        Some(n) => n,
+        None => d.approval_wait_secs,
+    };
     Ok(SafetyConfig {
+        approval_ttl_secs,
+        approval_wait_secs,
         output_max_chars,
         wrap_untrusted_output: s.wrap_untrusted_output.unwrap_or(d.wrap_untrusted_output),
         tools_lock,
@@ -83,6 +100,13 @@ mod tests {
         assert!(c.safety.wrap_untrusted_output);
         assert_eq!(c.safety.tools_lock, Some(PathBuf::from("x.lock")));
         assert_eq!(c.safety.drift, DriftMode::Refuse);
+        let c =
+            load("[safety]\napproval_ttl_secs = 120\napproval_wait_secs = 30\n").expect("valid");
+        assert_eq!(
+            (c.safety.approval_ttl_secs, c.safety.approval_wait_secs),
+            (120, 30)
+        );
+        assert_eq!(load("").expect("valid").safety.approval_ttl_secs, 600);
     }
 
     #[test]
@@ -98,6 +122,14 @@ mod tests {
             ),
             ("[safety]\ndrift = \"refuse\"\n", "safety.drift"),
             ("[safety]\ntools_lock = \" \"\n", "safety.tools_lock"),
+            (
+                "[safety]\napproval_ttl_secs = 5\n",
+                "safety.approval_ttl_secs",
+            ),
+            (
+                "[safety]\napproval_wait_secs = 301\n",
+                "safety.approval_wait_secs",
+            ),
         ] {
             let err = load(text).expect_err(text).to_string();
             assert!(err.starts_with(key), "{text}: {err}");

@@ -6,6 +6,7 @@
 mod common;
 mod idp;
 
+mod approvals;
 mod audit;
 mod cli;
 mod company_tools;
