@@ -100,3 +100,44 @@ fn json_schema_refuses_unknown_keys_everywhere() {
     }
     assert!(defs.contains_key("AuthSection"));
 }
+
+#[test]
+fn unconfirmed_defaults_to_approve_when_users_sign_in() {
+    use crate::mcp::guard::Unconfirmed;
+    const OAUTH: &str =
+        "[server]\npublic_url = \"https://tools.example.com\"\n[auth]\nmode = \"oauth\"\n";
+    let tool = "[tools.remove_employee]\nenabled = true\n";
+    let c = load(&format!("{OAUTH}{tool}")).expect("valid");
+    assert_eq!(c.tools["remove_employee"].unconfirmed, Unconfirmed::Approve);
+    let c = load(tool).expect("valid");
+    assert_eq!(c.tools["remove_employee"].unconfirmed, Unconfirmed::Refuse);
+    for (word, want) in [
+        ("refuse", Unconfirmed::Refuse),
+        ("allow", Unconfirmed::Allow),
+        ("approve", Unconfirmed::Approve),
+    ] {
+        let text = format!(
+            "{OAUTH}[tools.remove_employee]\nunconfirmed = \"{word}\"\napproval_ttl_secs = 120\n"
+        );
+        let c = load(&text).expect("valid");
+        assert_eq!(c.tools["remove_employee"].unconfirmed, want);
+        assert_eq!(c.approval_ttls["remove_employee"], 120);
+    }
+    // Nobody can sign in to approve without OAuth.
+    let err = load("[tools.remove_employee]\nunconfirmed = \"approve\"\n").unwrap_err();
+    assert!(err.to_string().starts_with("tools.*.unconfirmed"), "{err}");
+    assert!(err.to_string().contains("auth.mode"), "{err}");
+    for (text, key) in [
+        (
+            "[tools.remove_employee]\nunconfirmed = \"maybe\"\n",
+            "tools.*.unconfirmed",
+        ),
+        (
+            "[tools.remove_employee]\napproval_ttl_secs = 10\n",
+            "tools.*.approval_ttl_secs",
+        ),
+    ] {
+        let err = load(text).unwrap_err().to_string();
+        assert!(err.starts_with(key), "{text}: {err}");
+    }
+}
