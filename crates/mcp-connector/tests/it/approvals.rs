@@ -598,3 +598,60 @@ async fn sdk_client_and_browser_approval_sqlite() {
 async fn sdk_client_and_browser_approval_postgres() {
     sdk_and_browser(crate::common::Backend::Postgres).await;
 }
+
+fn approver_role(c: &mut Config) {
+    c.auth.roles = [
+        ("editor", vec![READ, WRITE]),
+        ("approver", vec![READ, WRITE, "approve"]),
+    ]
+    .into_iter()
+    .map(|(r, s)| (r.to_owned(), s.into_iter().map(str::to_owned).collect()))
+    .collect();
+}
+
+db_test!(
+    service_client_calls_are_approved_by_an_approver,
+    Opts {
+        tweak: Some(approver_role),
+        ..Opts::oauth()
+    },
+    |srv| {
+        add_user(&srv, "alice", PASSWORD, "editor").await;
+        add_user(&srv, "carol", PASSWORD, "approver").await;
+        let (client_id, _) = crate::oauth_flow::insert_client(
+            &srv,
+            &crate::oauth_flow::ClientSpec {
+                name: "Nightly job",
+                secret: true,
+                grants: &["client_credentials"],
+                scopes: "employees:read employees:write",
+                ..crate::oauth_flow::ClientSpec::default()
+            },
+        )
+        .await;
+        let (token, _) = mint(&srv, &client_id, None, &format!("{READ} {WRITE}")).await;
+        let url = link(&srv, &remove(&srv, &token, 1).await);
+        let path = path_of(&srv, &url);
+        // A user without the `approve` permission may not decide it.
+        let alice = sign_in(&srv, "alice").await;
+        assert_eq!(get(&srv, &alice, &path).await.status().as_u16(), 403);
+        let mut carol = sign_in(&srv, "carol").await;
+        let page = get(&srv, &carol, &path).await;
+        assert_eq!(page.status().as_u16(), 200);
+        let html = page.text().await.unwrap();
+        assert!(
+            html.contains("Nightly job") && html.contains(&format!("client:{client_id}")),
+            "{html}"
+        );
+        assert_eq!(
+            decide(&srv, &mut carol, &path, "approve")
+                .await
+                .status()
+                .as_u16(),
+            303
+        );
+        let run = remove(&srv, &token, 1).await;
+        assert_eq!(run["structuredContent"]["removed"]["id"], 1, "{run}");
+        assert_eq!(engineering(&srv, &token).await, 41);
+    }
+);
