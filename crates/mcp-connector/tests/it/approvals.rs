@@ -232,6 +232,50 @@ db_test!(approval_link_then_one_run, Opts::oauth(), |srv| {
         .await
         .unwrap();
     assert!(report.is_ok(), "{report:?}");
+    // `audit list --tool remove_employee` shows the same chain.
+    let out = crate::common::binary()
+        .args([
+            "audit",
+            "list",
+            "--tool",
+            "remove_employee",
+            "--database-url",
+            &srv.database_url,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kinds: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let r: Value = serde_json::from_str(l).unwrap();
+            let args: Value = r["arguments"]
+                .as_str()
+                .and_then(|a| serde_json::from_str(a).ok())
+                .unwrap_or(Value::Null);
+            args["event"]
+                .as_str()
+                .map_or_else(|| r["kind"].as_str().unwrap().to_owned(), str::to_owned)
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "approval_requested",
+            "tool_call",
+            "tool_call",
+            "approval_approved",
+            "approval_used",
+            "tool_call",
+            "approval_requested",
+            "tool_call",
+        ]
+    );
 });
 
 db_test!(approval_page_refuses_what_it_must, Opts::oauth(), |srv| {
