@@ -472,6 +472,21 @@ impl Config {
         let limits = limits::limits(file.limits)?;
         let tls = limits::tls(s.tls)?;
         let safety = safety::safety(file.safety)?;
+        let request_timeout = secs(
+            "server.request_timeout_secs",
+            s.request_timeout_secs,
+            d.request_timeout,
+        )?;
+        // A waiting call must answer before the edge gives up on it.
+        if safety.approval_wait_secs >= request_timeout.as_secs() && safety.approval_wait_secs > 0 {
+            return Err(ConfigError::invalid(
+                "safety.approval_wait_secs",
+                format!(
+                    "must be shorter than server.request_timeout_secs ({})",
+                    request_timeout.as_secs()
+                ),
+            ));
+        }
         let audit = crate::audit::AuditConfig::from_file(file.audit)
             .map_err(|(key, message)| ConfigError::invalid(key, message))?;
 
@@ -500,11 +515,7 @@ impl Config {
             database_url,
             max_connections,
             max_body_bytes,
-            request_timeout: secs(
-                "server.request_timeout_secs",
-                s.request_timeout_secs,
-                d.request_timeout,
-            )?,
+            request_timeout,
             tool_timeout: secs(
                 "server.tool_timeout_secs",
                 s.tool_timeout_secs,

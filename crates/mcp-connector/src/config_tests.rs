@@ -136,6 +136,10 @@ fn unconfirmed_defaults_to_approve_when_users_sign_in() {
             "[tools.remove_employee]\napproval_ttl_secs = 10\n",
             "tools.*.approval_ttl_secs",
         ),
+        (
+            "[server]\nrequest_timeout_secs = 30\n[safety]\napproval_wait_secs = 30\n",
+            "safety.approval_wait_secs",
+        ),
     ] {
         let err = load(text).unwrap_err().to_string();
         assert!(err.starts_with(key), "{text}: {err}");
