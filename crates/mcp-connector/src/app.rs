@@ -101,6 +101,11 @@ impl AppState {
                 hygiene: Arc::new(config.safety.hygiene()),
                 audit,
                 db: db.clone(),
+                public_origin: config
+                    .public_origin
+                    .as_ref()
+                    .map(|u| Arc::from(u.origin().ascii_serialization())),
+                approval_wait: Duration::from_secs(config.safety.approval_wait_secs),
             },
             config: Arc::new(config),
             db,
@@ -231,8 +236,22 @@ fn retire(old: Arc<Served>, grace: Duration) {
 /// The tool policy of `config`, with every `[tools.NAME]` checked against
 /// the catalog so that a typo cannot silently leave a tool enabled.
 fn tool_policy(config: &Config, catalog: &dyn Catalog) -> Result<ToolPolicy, StartError> {
+    // Users sign in to the connector: a person can approve a write.
+    let approve =
+        config.auth.mode == crate::config::AuthMode::OAuth && config.public_origin.is_some();
     let mut policy = ToolPolicy {
         read_only: config.read_only,
+        default_unconfirmed: if approve {
+            Unconfirmed::Approve
+        } else {
+            Unconfirmed::Refuse
+        },
+        approval_ttl_secs: config.safety.approval_ttl_secs,
+        approval_ttls: config
+            .approval_ttls
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect(),
         ..ToolPolicy::default()
     };
     for (name, settings) in &config.tools {
@@ -250,9 +269,9 @@ fn tool_policy(config: &Config, catalog: &dyn Catalog) -> Result<ToolPolicy, Sta
         if !settings.enabled {
             policy.disabled.insert(name.clone());
         }
-        if settings.unconfirmed == Unconfirmed::Allow {
-            policy.allow_unconfirmed.insert(name.clone());
-        }
+        policy
+            .unconfirmed
+            .insert(name.clone(), settings.unconfirmed);
     }
     Ok(policy)
 }

@@ -23,9 +23,12 @@
 //!   the periodic re-check of its users.
 //! * [`session`], [`signin`]: the connector's browser session, the
 //!   standalone `/signin` and `/signout`.
+//! * [`approve`]: `/approve/{id}`, where a person approves or rejects a
+//!   destructive tool call (out-of-band approval).
 //! * [`id_jag`]: Enterprise-Managed Authorization (ID-JAG assertions at
 //!   `/token`, RFC 7523).
 
+pub mod approve;
 pub mod authorize;
 pub mod cache;
 pub mod cimd;
@@ -269,6 +272,7 @@ pub fn routes(auth: Auth) -> Router {
             .route("/authorize", get(authorize::start).post(authorize::submit))
             .route("/signin", get(signin::page).post(signin::submit))
             .route("/signout", post(signin::sign_out))
+            .route("/approve/{id}", get(approve::show).post(approve::decide))
             .route("/oauth/upstream/callback", get(upstream::login::callback))
             .route("/token", post(token::token).options(preflight))
             .route("/register", post(register::register).options(preflight))

@@ -136,6 +136,9 @@ enum AuditCommand {
     Verify(StoreArgs),
     /// Print records as JSON Lines (the format `verify` checks), oldest first.
     Export(audit::ExportArgs),
+    /// Print the latest records about one tool (--tool NAME): its calls and
+    /// their approvals, oldest first, as JSON Lines.
+    List(audit::ListArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -306,6 +309,7 @@ pub fn run() -> ExitCode {
             AuditCommand::Tail(args) => audit::tail(&args),
             AuditCommand::Verify(args) => audit::verify(&args),
             AuditCommand::Export(args) => audit::export(&args),
+            AuditCommand::List(args) => audit::list(&args),
         },
         Command::Client { command } => match command {
             ClientCommand::Add(args) => client::add(&args),

@@ -23,7 +23,10 @@ pub use audit::AuditConfig;
 pub use auth::{AuthConfig, AuthMode, ExternalIdp, MAX_ACCESS_TOKEN_TTL_SECS, PERMISSIONS};
 pub use host::is_loopback_host;
 pub use limits::{Limits, Rate, TlsFiles};
-pub use safety::{DEFAULT_OUTPUT_MAX_CHARS, DriftMode, MIN_OUTPUT_MAX_CHARS, SafetyConfig};
+pub use safety::{
+    DEFAULT_APPROVAL_TTL_SECS, DEFAULT_OUTPUT_MAX_CHARS, DriftMode, MAX_APPROVAL_WAIT_SECS,
+    MIN_OUTPUT_MAX_CHARS, SafetyConfig,
+};
 pub use scope::is_scope_token;
 pub use upstream::{CLIENT_SECRET_ENV, ClientAuth, IdJag, LEEWAY, UpstreamIdp, check_idp_url};
 
@@ -155,6 +158,9 @@ pub struct Config {
     pub allow_unauthenticated_public: bool,
     /// `[tools.NAME]` settings; names are checked against the catalog at start-up.
     pub tools: std::collections::BTreeMap<String, ToolSettings>,
+    /// `[tools.NAME] approval_ttl_secs`: lifetimes of approval requests
+    /// that differ from `safety.approval_ttl_secs`.
+    pub approval_ttls: std::collections::BTreeMap<String, u64>,
     /// `[sources]` and `[[tools]]`: when present, served instead of the demo.
     pub declared: Option<std::sync::Arc<spec::Declared>>,
     /// Rate limits and session bounds (`[limits]`).
@@ -204,6 +210,9 @@ pub enum Unconfirmed {
     Refuse,
     /// Run without confirmation: the operator decided deliberately.
     Allow,
+    /// A person approves the exact call on the connector's approval page
+    /// (out of band), then a repeat of the call runs once.
+    Approve,
 }
 
 impl Default for ToolSettings {
@@ -244,6 +253,7 @@ impl Default for Config {
             read_only: false,
             allow_unauthenticated_public: false,
             tools: std::collections::BTreeMap::new(),
+            approval_ttls: std::collections::BTreeMap::new(),
             declared: None,
             limits: Limits::default(),
             tls: None,
@@ -339,7 +349,7 @@ impl Config {
             public_origin.as_ref(),
         )?;
 
-        let (tools, declared) = declare::tools(file.tools, file.sources)?;
+        let (tools, approval_ttls, declared) = declare::tools(file.tools, file.sources, auth.mode)?;
         if declared.is_some() && (o.demo.is_some() || s.demo.is_some()) {
             return Err(ConfigError::invalid(
                 "server.demo",
@@ -364,6 +374,7 @@ impl Config {
             ],
             &d,
         )?;
+        safety::check_wait(&safety, times.request)?;
 
         Ok(Self {
             audit,
@@ -374,6 +385,7 @@ impl Config {
             read_only: o.read_only.or(s.read_only).unwrap_or(false),
             allow_unauthenticated_public,
             tools,
+            approval_ttls,
             declared: declared.map(std::sync::Arc::new),
             allow: network.allow,
             allow_entries: network.allow_entries,

@@ -125,3 +125,48 @@ fn role_entries_are_tool_scopes_or_permissions() {
             .expect("conformance tools use tools:*");
     assert_eq!(c.tool_scope_names(), ("tools:read", "tools:write"));
 }
+
+#[test]
+fn unconfirmed_defaults_to_approve_when_users_sign_in() {
+    use crate::config::Unconfirmed;
+    const OAUTH: &str =
+        "[server]\npublic_url = \"https://tools.example.com\"\n[auth]\nmode = \"oauth\"\n";
+    let tool = "[tools.remove_employee]\nenabled = true\n";
+    let c = load(&format!("{OAUTH}{tool}")).expect("valid");
+    assert_eq!(c.tools["remove_employee"].unconfirmed, Unconfirmed::Approve);
+    let c = load(tool).expect("valid");
+    assert_eq!(c.tools["remove_employee"].unconfirmed, Unconfirmed::Refuse);
+    for (word, want) in [
+        ("refuse", Unconfirmed::Refuse),
+        ("allow", Unconfirmed::Allow),
+        ("approve", Unconfirmed::Approve),
+    ] {
+        let text = format!(
+            "{OAUTH}[tools.remove_employee]\nunconfirmed = \"{word}\"\napproval_ttl_secs = 120\n"
+        );
+        let c = load(&text).expect("valid");
+        assert_eq!(c.tools["remove_employee"].unconfirmed, want);
+        assert_eq!(c.approval_ttls["remove_employee"], 120);
+    }
+    // Nobody can sign in to approve without OAuth.
+    let err = load("[tools.remove_employee]\nunconfirmed = \"approve\"\n").unwrap_err();
+    assert!(err.to_string().starts_with("tools.*.unconfirmed"), "{err}");
+    assert!(err.to_string().contains("auth.mode"), "{err}");
+    for (text, key) in [
+        (
+            "[tools.remove_employee]\nunconfirmed = \"maybe\"\n",
+            "tools.*.unconfirmed",
+        ),
+        (
+            "[tools.remove_employee]\napproval_ttl_secs = 10\n",
+            "tools.*.approval_ttl_secs",
+        ),
+        (
+            "[server]\nrequest_timeout_secs = 30\n[safety]\napproval_wait_secs = 30\n",
+            "safety.approval_wait_secs",
+        ),
+    ] {
+        let err = load(text).unwrap_err().to_string();
+        assert!(err.starts_with(key), "{text}: {err}");
+    }
+}

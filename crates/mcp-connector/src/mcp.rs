@@ -5,10 +5,14 @@
 //!   both protocol eras, plus the held-open GET stream of stateless mode and
 //!   the `Accept` leniency real clients need.
 //! * [`pagination`]: sealed list cursors.
+//! * [`guard`], [`approval`]: which tools are served, and the confirmation
+//!   or out-of-band approval of destructive ones.
 //!
 //! Design notes are in `README.md` beside this file.
 
+pub mod approval;
 pub mod envelope;
+pub mod gate;
 pub mod guard;
 pub mod handler;
 pub mod live;

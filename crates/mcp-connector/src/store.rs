@@ -7,6 +7,7 @@
 //! connection, which serialises writers instead of failing with `SQLITE_BUSY`.
 //! Migrations are parallel trees in `migrations/{sqlite,postgres}`.
 
+pub mod approvals;
 pub mod company;
 pub mod oauth;
 pub mod secrets;

@@ -14,6 +14,10 @@ pub enum AuditKind {
     /// An authentication event: login, consent, token issued or revoked,
     /// client or user administration (`arguments.event` names which).
     Auth,
+    /// A step of an out-of-band approval of a destructive call: request,
+    /// approval, rejection, use, expiry (`arguments.event` names which,
+    /// `arguments.approval` the request).
+    Approval,
 }
 
 impl AuditKind {
@@ -23,6 +27,7 @@ impl AuditKind {
             Self::ToolCall => "tool_call",
             Self::ToolDrift => "tool_drift",
             Self::Auth => "auth",
+            Self::Approval => "approval",
         }
     }
 }

@@ -170,6 +170,28 @@ pub async fn since(db: &Db, after: i64, limit: i64) -> Result<Vec<AuditRecord>, 
     }
 }
 
+/// The last `n` records about `tool` (calls, approvals, drift), oldest first.
+pub async fn by_tool(db: &Db, tool: &str, n: i64) -> Result<Vec<AuditRecord>, AuditError> {
+    let read_err = |e| AuditError::Read(std::sync::Arc::new(e));
+    let sql = format!("SELECT {COLUMNS} FROM audit_log WHERE tool = $1 ORDER BY seq DESC LIMIT $2");
+    let mut rows: Vec<AuditRecord> = match db {
+        Db::Sqlite { read, .. } => sqlx::query_as(&sql)
+            .bind(tool)
+            .bind(n)
+            .fetch_all(read)
+            .await
+            .map_err(read_err)?,
+        Db::Postgres { read, .. } => sqlx::query_as(&sql)
+            .bind(tool)
+            .bind(n)
+            .fetch_all(read)
+            .await
+            .map_err(read_err)?,
+    };
+    rows.reverse();
+    Ok(rows)
+}
+
 /// The last `n` records, oldest first.
 pub async fn tail(db: &Db, n: i64) -> Result<Vec<AuditRecord>, AuditError> {
     let read_err = |e| AuditError::Read(std::sync::Arc::new(e));

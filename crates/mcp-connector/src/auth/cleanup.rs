@@ -40,6 +40,7 @@ pub async fn run_once(auth: &Auth) -> Result<u64, StoreError> {
     let expired = auth.db.delete_expired_oauth(now, KEEP_EXPIRED_SECS).await?;
     let ttl = i64::try_from(auth.config.unused_client_ttl.as_secs()).unwrap_or(i64::MAX / 4);
     let clients = auth.db.delete_unused_clients(now - ttl).await?;
+    expire_approvals(auth, now).await?;
     if expired + clients > 0 {
         tracing::info!(
             expired,
@@ -48,4 +49,14 @@ pub async fn run_once(auth: &Auth) -> Result<u64, StoreError> {
         );
     }
     Ok(expired + clients)
+}
+
+/// Mark approval requests past their expiry as expired, each with its
+/// audit record (request → expiry). Returns how many.
+pub async fn expire_approvals(auth: &Auth, now: i64) -> Result<usize, StoreError> {
+    let expired = auth.db.expire_approvals(now).await?;
+    for a in &expired {
+        super::approve::record(&auth.audit, a, super::approve::Step::Expired, None, None).await;
+    }
+    Ok(expired.len())
 }

@@ -86,11 +86,17 @@ button.link{background:none;color:#2457d6;padding:0;margin:0;font-size:.9rem;tex
 form.inline{margin:0}";
 
 fn document(title: &str, content: &str) -> String {
+    document_with_style(title, content, "")
+}
+
+/// A page in the common frame, with `extra` CSS after the common style.
+/// `content` must already be escaped HTML.
+pub fn document_with_style(title: &str, content: &str, extra: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
          <meta name=\"referrer\" content=\"same-origin\">\
-         <title>{}</title><style>{STYLE}</style></head><body><main>{content}</main></body></html>",
+         <title>{}</title><style>{STYLE}{extra}</style></head><body><main>{content}</main></body></html>",
         escape(title)
     )
 }

@@ -28,6 +28,19 @@ pub(super) struct TailArgs {
     follow: bool,
 }
 
+/// `audit list`
+#[derive(Debug, Clone, Args)]
+pub(super) struct ListArgs {
+    #[command(flatten)]
+    config: StoreArgs,
+    /// Only records about this tool: its calls and their approvals.
+    #[arg(long)]
+    tool: String,
+    /// How many of the latest such records to print.
+    #[arg(short = 'n', long, default_value_t = 100)]
+    lines: u32,
+}
+
 /// `audit export`
 #[derive(Debug, Clone, Args)]
 pub(super) struct ExportArgs {
@@ -82,6 +95,20 @@ pub(super) fn tail(args: &TailArgs) -> anyhow::Result<()> {
                 last = seq;
             }
         }
+    })
+}
+
+/// The latest records about one tool, oldest first: for a destructive
+/// tool, approval request → approval → use → call.
+pub(super) fn list(args: &ListArgs) -> anyhow::Result<()> {
+    super::runtime()?.block_on(async move {
+        let db = open(&args.config).await?;
+        let rows = store::by_tool(&db, &args.tool, i64::from(args.lines))
+            .await
+            .context(READ_CONTEXT);
+        db.close().await;
+        print(&rows?)?;
+        Ok(())
     })
 }
 

@@ -5,17 +5,54 @@ use std::collections::BTreeMap;
 
 use super::file::{SourceSection, ToolsSection};
 use super::spec::{self, Declared};
-use super::{ConfigError, ToolSettings, Unconfirmed};
+use super::{AuthMode, ConfigError, ToolSettings, Unconfirmed};
 
-/// The validated tool part of the config: settings of built-in tools and
-/// the declared tools (if any).
-pub(super) type ToolsParts = (BTreeMap<String, ToolSettings>, Option<Declared>);
+/// The validated tool part of the config: settings of built-in tools, the
+/// per-tool approval lifetimes and the declared tools (if any).
+pub(super) type ToolsParts = (
+    BTreeMap<String, ToolSettings>,
+    BTreeMap<String, u64>,
+    Option<Declared>,
+);
 
-/// Validate `tools` and `sources`.
+/// Validate `tools` and `sources`. A destructive tool whose `unconfirmed`
+/// is not set is approved in the browser when users sign in to the
+/// connector (`auth.mode = "oauth"`), refused otherwise; `approve` without
+/// OAuth is an error, since nobody could sign in to approve.
 pub(super) fn tools(
     tools: ToolsSection,
     sources: BTreeMap<String, SourceSection>,
+    mode: AuthMode,
 ) -> Result<ToolsParts, ConfigError> {
+    let default = if mode == AuthMode::OAuth {
+        Unconfirmed::Approve
+    } else {
+        Unconfirmed::Refuse
+    };
+    let parts = validate(tools, sources, default)?;
+    if mode != AuthMode::OAuth
+        && let Some(name) = parts
+            .0
+            .iter()
+            .find(|(_, t)| t.unconfirmed == Unconfirmed::Approve)
+            .map(|(n, _)| n)
+    {
+        return Err(ConfigError::invalid(
+            "tools.*.unconfirmed",
+            format!(
+                "[tools.{name}] unconfirmed = `approve` needs auth.mode = \"oauth\": the approver signs in to the connector"
+            ),
+        ));
+    }
+    Ok(parts)
+}
+
+fn validate(
+    tools: ToolsSection,
+    sources: BTreeMap<String, SourceSection>,
+    default: Unconfirmed,
+) -> Result<ToolsParts, ConfigError> {
+    let mut ttls = BTreeMap::new();
     match tools {
         ToolsSection::Settings(map) => {
             if let Some(name) = sources.keys().next() {
@@ -26,9 +63,22 @@ pub(super) fn tools(
             }
             let mut out = BTreeMap::new();
             for (name, t) in map {
-                let unconfirmed = unconfirmed(t.unconfirmed.as_deref()).map_err(|message| {
-                    ConfigError::invalid("tools.*.unconfirmed", format!("[tools.{name}] {message}"))
-                })?;
+                let unconfirmed =
+                    unconfirmed(t.unconfirmed.as_deref(), default).map_err(|message| {
+                        ConfigError::invalid(
+                            "tools.*.unconfirmed",
+                            format!("[tools.{name}] {message}"),
+                        )
+                    })?;
+                if let Some(secs) = t.approval_ttl_secs {
+                    let secs = approval_ttl(secs).map_err(|message| {
+                        ConfigError::invalid(
+                            "tools.*.approval_ttl_secs",
+                            format!("[tools.{name}] {message}"),
+                        )
+                    })?;
+                    ttls.insert(name.clone(), secs);
+                }
                 out.insert(
                     name,
                     ToolSettings {
@@ -37,7 +87,7 @@ pub(super) fn tools(
                     },
                 );
             }
-            Ok((out, None))
+            Ok((out, ttls, None))
         }
         ToolsSection::Declared(decls) => {
             let mut specs = BTreeMap::new();
@@ -51,7 +101,7 @@ pub(super) fn tools(
             for (i, decl) in decls.into_iter().enumerate() {
                 let span = decl.name.span();
                 let name = decl.name.get_ref().clone();
-                let u = unconfirmed(decl.unconfirmed.as_deref()).map_err(|message| {
+                let u = unconfirmed(decl.unconfirmed.as_deref(), default).map_err(|message| {
                     ConfigError::Tool {
                         at: format!("tools[{i}] ({name}).unconfirmed"),
                         span: Some(span.clone()),
@@ -59,6 +109,15 @@ pub(super) fn tools(
                         message,
                     }
                 })?;
+                if let Some(secs) = decl.approval_ttl_secs {
+                    let secs = approval_ttl(secs).map_err(|message| ConfigError::Tool {
+                        at: format!("tools[{i}] ({name}).approval_ttl_secs"),
+                        span: Some(span.clone()),
+                        line: None,
+                        message,
+                    })?;
+                    ttls.insert(name.clone(), secs);
+                }
                 settings.insert(
                     name.clone(),
                     ToolSettings {
@@ -82,6 +141,7 @@ pub(super) fn tools(
             }
             Ok((
                 settings,
+                ttls,
                 Some(Declared {
                     sources: specs,
                     tools: defs,
@@ -91,12 +151,26 @@ pub(super) fn tools(
     }
 }
 
-fn unconfirmed(text: Option<&str>) -> Result<Unconfirmed, String> {
+/// Bounds of an approval request's lifetime: long enough to open a link
+/// and sign in, short enough that a forgotten link goes stale.
+pub(super) fn approval_ttl(secs: u64) -> Result<u64, String> {
+    if (60..=86_400).contains(&secs) {
+        Ok(secs)
+    } else {
+        Err(format!(
+            "approval_ttl_secs = {secs} must be between 60 and 86400"
+        ))
+    }
+}
+
+fn unconfirmed(text: Option<&str>, default: Unconfirmed) -> Result<Unconfirmed, String> {
     match text {
-        None | Some("refuse") => Ok(Unconfirmed::Refuse),
+        None => Ok(default),
+        Some("refuse") => Ok(Unconfirmed::Refuse),
         Some("allow") => Ok(Unconfirmed::Allow),
+        Some("approve") => Ok(Unconfirmed::Approve),
         Some(other) => Err(format!(
-            "unconfirmed = `{other}` is not one of: refuse, allow"
+            "unconfirmed = `{other}` is not one of: approve, refuse, allow"
         )),
     }
 }

@@ -71,6 +71,14 @@ pub struct SafetySection {
     pub tools_lock: Option<String>,
     /// `warn` (default) or `refuse` when the live tools differ from the lock.
     pub drift: Option<String>,
+    /// How long an approval request of a destructive call may be approved
+    /// and used, in seconds (default 600; `[tools.NAME] approval_ttl_secs`
+    /// overrides it per tool).
+    pub approval_ttl_secs: Option<u64>,
+    /// How long the first call of a write that needs approval waits for it,
+    /// in seconds, sending progress meanwhile (default 0: answer with the
+    /// link at once; at most 300).
+    pub approval_wait_secs: Option<u64>,
 }
 
 /// `[limits]`: rate limits and session bounds. `0` turns a rate off.
@@ -352,9 +360,14 @@ impl<'de> Deserialize<'de> for ToolsSection {
 pub struct ToolSection {
     /// `false` hides the tool and refuses calls to it.
     pub enabled: Option<bool>,
-    /// For destructive tools when the user cannot be asked to confirm:
-    /// `refuse` (default) or `allow`.
+    /// For destructive tools when the client cannot ask the user to
+    /// confirm: `approve` (a person approves the call in the browser; the
+    /// default with `auth.mode = "oauth"`), `refuse` (the default otherwise)
+    /// or `allow`.
     pub unconfirmed: Option<String>,
+    /// How long an approval request of this tool may be approved and used,
+    /// in seconds (default `safety.approval_ttl_secs`).
+    pub approval_ttl_secs: Option<u64>,
 }
 
 /// `[sources.NAME]`: a database (`sqlite://`, `postgres://`, `mysql://`,
@@ -407,8 +420,12 @@ pub struct ToolDecl {
     pub idempotent: Option<bool>,
     /// `false` hides the tool.
     pub enabled: Option<bool>,
-    /// Destructive tools when the user cannot confirm: `refuse` (default) or `allow`.
+    /// Destructive tools when the user cannot confirm: `approve` (default
+    /// with `auth.mode = "oauth"`), `refuse` (default otherwise) or `allow`.
     pub unconfirmed: Option<String>,
+    /// Lifetime of this tool's approval requests in seconds (default
+    /// `safety.approval_ttl_secs`).
+    pub approval_ttl_secs: Option<u64>,
     /// Rows per page (default 100); further rows come with a cursor.
     pub max_rows: Option<usize>,
     /// Characters of rendered output per page (default 150000).

@@ -34,7 +34,18 @@ pub struct SafetyConfig {
     pub tools_lock: Option<PathBuf>,
     /// What a difference from `tools_lock` does at start-up.
     pub drift: DriftMode,
+    /// Lifetime of an approval request, in seconds (`approval_ttl_secs`).
+    pub approval_ttl_secs: u64,
+    /// How long the first call waits for its approval (`0`: not at all).
+    pub approval_wait_secs: u64,
 }
+
+/// Default lifetime of an approval request: time to open the link, sign
+/// in and decide, not long enough to be forgotten.
+pub const DEFAULT_APPROVAL_TTL_SECS: u64 = 600;
+/// The longest a call may wait for its approval: a request held open
+/// longer outlives proxies' idle timeouts.
+pub const MAX_APPROVAL_WAIT_SECS: u64 = 300;
 
 impl Default for SafetyConfig {
     fn default() -> Self {
@@ -45,8 +56,28 @@ impl Default for SafetyConfig {
             wrap_untrusted_output: false,
             tools_lock: None,
             drift: DriftMode::Warn,
+            approval_ttl_secs: DEFAULT_APPROVAL_TTL_SECS,
+            approval_wait_secs: 0,
         }
     }
+}
+
+/// A call waiting for its approval must answer before the edge gives up on
+/// the request.
+pub(super) fn check_wait(
+    safety: &SafetyConfig,
+    request_timeout: std::time::Duration,
+) -> Result<(), ConfigError> {
+    if safety.approval_wait_secs > 0 && safety.approval_wait_secs >= request_timeout.as_secs() {
+        return Err(ConfigError::invalid(
+            "safety.approval_wait_secs",
+            format!(
+                "must be shorter than server.request_timeout_secs ({})",
+                request_timeout.as_secs()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Validate `[safety]`.
@@ -89,7 +120,24 @@ pub(super) fn safety(s: SafetySection) -> Result<SafetyConfig, ConfigError> {
             "needs safety.tools_lock (write one with `mcp-connector tools lock`)",
         ));
     }
+    let approval_ttl_secs = match s.approval_ttl_secs {
+        None => d.approval_ttl_secs,
+        Some(n) => super::declare::approval_ttl(n)
+            .map_err(|m| ConfigError::invalid("safety.approval_ttl_secs", m))?,
+    };
+    let approval_wait_secs = match s.approval_wait_secs {
+        Some(n) if n > MAX_APPROVAL_WAIT_SECS => {
+            return Err(ConfigError::invalid(
+                "safety.approval_wait_secs",
+                format!("must be at most {}", MAX_APPROVAL_WAIT_SECS),
+            ));
+        }
+        Some(n) => n,
+        None => d.approval_wait_secs,
+    };
     Ok(SafetyConfig {
+        approval_ttl_secs,
+        approval_wait_secs,
         output_max_chars,
         wrap_untrusted_output: s.wrap_untrusted_output.unwrap_or(d.wrap_untrusted_output),
         tools_lock,
@@ -126,6 +174,13 @@ mod tests {
         assert!(c.safety.wrap_untrusted_output);
         assert_eq!(c.safety.tools_lock, Some(PathBuf::from("x.lock")));
         assert_eq!(c.safety.drift, DriftMode::Refuse);
+        let c =
+            load("[safety]\napproval_ttl_secs = 120\napproval_wait_secs = 30\n").expect("valid");
+        assert_eq!(
+            (c.safety.approval_ttl_secs, c.safety.approval_wait_secs),
+            (120, 30)
+        );
+        assert_eq!(load("").expect("valid").safety.approval_ttl_secs, 600);
     }
 
     #[test]
@@ -141,6 +196,14 @@ mod tests {
             ),
             ("[safety]\ndrift = \"refuse\"\n", "safety.drift"),
             ("[safety]\ntools_lock = \" \"\n", "safety.tools_lock"),
+            (
+                "[safety]\napproval_ttl_secs = 5\n",
+                "safety.approval_ttl_secs",
+            ),
+            (
+                "[safety]\napproval_wait_secs = 301\n",
+                "safety.approval_wait_secs",
+            ),
         ] {
             let err = load(text).expect_err(text).to_string();
             assert!(err.starts_with(key), "{text}: {err}");

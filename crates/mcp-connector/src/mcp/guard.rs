@@ -11,10 +11,12 @@
 //!   exact tool, arguments and caller, expires after [`CONFIRM_TTL_SECS`]
 //!   and is spent on first use (recorded in the database, so a replica
 //!   that did not mint it refuses a replay too). A client that cannot ask the user (Claude
-//!   today, any stateless legacy client) gets the tool's policy: refused with
-//!   a message saying how to enable it (the default), or allowed.
+//!   today, any stateless legacy client) gets the tool's policy: approved
+//!   by a person in the browser ([`super::approval`], the default when users
+//!   sign in to the connector), refused with a message saying how to enable
+//!   it (the default otherwise), or allowed.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use mcp_connector_security::{Sealer, random_token, sha256_hex};
 use rmcp::model::{
@@ -25,6 +27,9 @@ use serde_json::json;
 
 use crate::catalog::ToolCtx;
 
+pub use super::gate::Gate;
+use super::gate::{declined, refusal};
+
 /// `[tools.NAME] unconfirmed` is configuration, parsed at load.
 pub use crate::config::Unconfirmed;
 
@@ -33,7 +38,13 @@ pub use crate::config::Unconfirmed;
 pub struct ToolPolicy {
     pub read_only: bool,
     pub disabled: HashSet<String>,
-    pub allow_unconfirmed: HashSet<String>,
+    /// `[tools.NAME] unconfirmed`, where set.
+    pub unconfirmed: HashMap<String, Unconfirmed>,
+    /// The policy of the other destructive tools.
+    pub default_unconfirmed: Unconfirmed,
+    /// Approval lifetimes per tool, seconds; others use `approval_ttl_secs`.
+    pub approval_ttls: HashMap<String, u64>,
+    pub approval_ttl_secs: u64,
 }
 
 impl ToolPolicy {
@@ -45,12 +56,35 @@ impl ToolPolicy {
         !self.read_only || annotation(tool, |a| a.read_only_hint)
     }
 
-    fn unconfirmed(&self, name: &str) -> Unconfirmed {
-        if self.allow_unconfirmed.contains(name) {
-            Unconfirmed::Allow
-        } else {
-            Unconfirmed::Refuse
+    /// What a destructive `name` does when the user cannot be asked.
+    pub fn unconfirmed(&self, name: &str) -> Unconfirmed {
+        self.unconfirmed
+            .get(name)
+            .copied()
+            .unwrap_or(self.default_unconfirmed)
+    }
+
+    /// How long an approval request for `name` lives, in seconds.
+    pub fn approval_ttl(&self, name: &str) -> i64 {
+        let secs = self
+            .approval_ttls
+            .get(name)
+            .copied()
+            .unwrap_or(self.approval_ttl_secs);
+        i64::try_from(secs).unwrap_or(i64::MAX)
+    }
+
+    /// The definition `tools/list` shows: a tool answered with an approval
+    /// link may return `{approval_url, expires_at}` as its structured
+    /// content, so its output schema says so (clients validate it).
+    pub fn listed(&self, tool: &Tool) -> Tool {
+        let mut tool = tool.clone();
+        if is_destructive(&tool) && self.unconfirmed(&tool.name) == Unconfirmed::Approve {
+            tool.output_schema = tool
+                .output_schema
+                .map(|s| std::sync::Arc::new(super::approval::widen_output_schema(&s)));
         }
+        tool
     }
 }
 
@@ -67,17 +101,6 @@ pub fn is_destructive(tool: &Tool) -> bool {
     !read_only && a.and_then(|a| a.destructive_hint).unwrap_or(true)
 }
 
-/// The outcome of the confirmation step.
-pub enum Gate {
-    /// Run the tool.
-    Proceed,
-    /// Answer with this instead of running the tool (a refusal or a request
-    /// for the user's input).
-    Answer(CallToolResponse),
-    /// The request is malformed (a tampered `requestState`): `-32602`.
-    Invalid(String),
-}
-
 const CONFIRM_KEY: &str = "confirm";
 /// How long a confirmation request may be answered.
 pub const CONFIRM_TTL_SECS: i64 = 600;
@@ -90,6 +113,8 @@ pub struct Seal<'a> {
     pub db: &'a crate::store::Db,
     /// The token's subject (`""` without authentication).
     pub caller: &'a str,
+    /// Out-of-band approval: who calls, where the page is, the audit trail.
+    pub approval: super::approval::Context<'a>,
 }
 
 /// The sealing context binds a confirmation to one tool, one set of
@@ -134,24 +159,6 @@ fn confirm_schema() -> Option<ElicitationSchema> {
     .ok()
 }
 
-fn refusal(tool: &str) -> Gate {
-    Gate::Answer(CallToolResponse::Complete(
-        rmcp::model::CallToolResult::error(vec![rmcp::model::ContentBlock::text(format!(
-            "`{tool}` is a destructive action and needs the user's confirmation, which this client cannot ask for. \
-             Nothing was changed. An operator can allow it without confirmation with \
-             `[tools.{tool}] unconfirmed = \"allow\"` in the connector's config file."
-        ))]),
-    ))
-}
-
-fn declined(tool: &str) -> Gate {
-    Gate::Answer(CallToolResponse::Complete(
-        rmcp::model::CallToolResult::error(vec![rmcp::model::ContentBlock::text(format!(
-            "The user did not confirm `{tool}`. Nothing was changed."
-        ))]),
-    ))
-}
-
 fn accepted(action: &ElicitationAction, content: Option<&serde_json::Value>) -> bool {
     matches!(action, ElicitationAction::Accept)
         && content
@@ -192,16 +199,29 @@ pub async fn confirm(
             Ok(_) => declined(name),
             Err(e) => {
                 tracing::info!(tool = name, error = %e, "confirmation request failed");
-                match policy.unconfirmed(name) {
-                    Unconfirmed::Allow => Gate::Proceed,
-                    Unconfirmed::Refuse => refusal(name),
-                }
+                unconfirmed(ctx, tool, args, policy, seal).await
             }
         };
     }
+    unconfirmed(ctx, tool, args, policy, seal).await
+}
+
+/// The tool's policy for a client that cannot ask the user.
+async fn unconfirmed(
+    ctx: &ToolCtx,
+    tool: &Tool,
+    args: &JsonObject,
+    policy: &ToolPolicy,
+    seal: &Seal<'_>,
+) -> Gate {
+    let name = tool.name.as_ref();
     match policy.unconfirmed(name) {
         Unconfirmed::Allow => Gate::Proceed,
         Unconfirmed::Refuse => refusal(name),
+        Unconfirmed::Approve => {
+            let ttl = policy.approval_ttl(name);
+            super::approval::gate(ctx, tool, args, ttl, &seal.approval).await
+        }
     }
 }
 

@@ -48,6 +48,10 @@ pub struct Shared {
     pub audit: crate::audit::AuditSink,
     /// The database: one-time confirmation states, tasks.
     pub db: crate::store::Db,
+    /// The public origin (`https://tools.example.com`), for approval links.
+    pub public_origin: Option<Arc<str>>,
+    /// `safety.approval_wait_secs`.
+    pub approval_wait: Duration,
 }
 
 /// Serves one session (or one stateless request).
@@ -224,6 +228,12 @@ impl ConnectorHandler {
             sealer: &self.shared.sealer,
             db: &self.shared.db,
             caller: &caller,
+            approval: super::approval::Context {
+                db: &self.shared.db,
+                audit: &self.shared.audit,
+                origin: self.shared.public_origin.as_deref(),
+                wait: self.shared.approval_wait,
+            },
         };
         let gate = guard::confirm(
             &tool_ctx,
@@ -340,7 +350,7 @@ impl ServerHandler for ConnectorHandler {
             .tools()
             .definitions()
             .filter(|t| policy.serves(t) && self.visible_to(t, principal))
-            .cloned()
+            .map(|t| policy.listed(t))
             .collect();
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
         let (tools, next) = page(&self.shared.sealer, "tools/list", &all, cursor)?;

@@ -8,6 +8,7 @@ mod idp;
 
 mod admin_browser;
 mod admin_console;
+mod approvals;
 mod audit;
 mod cli;
 mod company_tools;
