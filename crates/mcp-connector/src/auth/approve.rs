@@ -114,7 +114,7 @@ fn may_decide(auth: &Auth, user: &User, a: &Approval) -> bool {
     match &a.key.user_id {
         Some(owner) => mcp_connector_security::ct_eq(owner.as_bytes(), user.id.as_bytes()),
         // A service client's call: a user whose role may approve.
-        None => auth.scopes.ceiling(&user.role).contains(APPROVE_PERMISSION),
+        None => auth.scopes.allows(&user.role, APPROVE_PERMISSION),
     }
 }
 
