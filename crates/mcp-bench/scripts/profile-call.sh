@@ -41,8 +41,7 @@ enabled = true
 [safety]
 wrap_untrusted_output = true
 TOML
-common=(--config "$out/on.toml" --listen "127.0.0.1:$port" --database-url "sqlite://$out/db.sqlite"
-  --auth oauth --public-url "$url")
+common=(--config "$out/on.toml" --database-url "sqlite://$out/db.sqlite" --auth oauth --public-url "$url")
 creds=$(RUST_LOG=warn "$bin" client add "${common[@]}" --name profile --grant client_credentials \
   --scope employees:read --format json)
 id=$(jq -r .client_id <<<"$creds")
@@ -52,7 +51,7 @@ if [ "$(jq -r .token_endpoint_auth_method <<<"$creds")" = client_secret_basic ];
 else
   cred=(-d "client_id=$id" -d "client_secret=$secret")
 fi
-serve=(serve "${common[@]}")
+serve=(serve "${common[@]}" --listen "127.0.0.1:$port")
 [ "$mode" = --sessions ] && serve+=(--sessions)
 RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" \
   --dump-instr=no --collect-atstart=yes "$bin" "${serve[@]}" 2>"$out/valgrind.log" &

@@ -64,7 +64,13 @@ pub(crate) async fn run(args: &OAuthArgs) -> anyhow::Result<()> {
 
     eprintln!("creating a client_credentials client ({})", bin.display());
     let mut add = vec!["client".to_owned(), "add".to_owned()];
-    add.extend(common(oauth_addr, &oauth_db));
+    // `client add` takes no --listen.
+    add.extend([
+        "--config".to_owned(),
+        config.clone(),
+        "--database-url".to_owned(),
+        oauth_db.clone(),
+    ]);
     add.extend(oauth_flags.iter().cloned());
     add.extend(
         [

@@ -175,7 +175,9 @@ impl Ours {
     fn argv(&self, verb: &[&str], config: &Path, auth: bool) -> Vec<String> {
         let mut argv: Vec<String> = verb.iter().map(|s| (*s).to_owned()).collect();
         argv.extend(["--config".to_owned(), config.display().to_string()]);
-        argv.extend(["--listen".to_owned(), self.addr.to_string()]);
+        if verb == ["serve"] {
+            argv.extend(["--listen".to_owned(), self.addr.to_string()]);
+        }
         argv.extend(["--database-url".to_owned(), self.db_url.clone()]);
         argv.extend(self.auth_flags(auth));
         argv
