@@ -103,17 +103,19 @@ impl ServerHandler for Baseline {
 
 /// `mcp-bench baseline-server`: serve until killed. Uses the same runtime
 /// flavour as `mcp-connector serve` (multi-threaded, one worker per core) so
-/// that the two processes differ only in what they do per request.
-pub(crate) fn run(listen: SocketAddr) -> anyhow::Result<()> {
+/// that the two processes differ only in what they do per request. With
+/// `sessions`, stateful sessions with rmcp's default SSE answers, as the
+/// connector's `--sessions`.
+pub(crate) fn run(listen: SocketAddr, sessions: bool) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("building the runtime")?;
     runtime.block_on(async move {
-        // Same settings as the connector's stateless endpoint.
+        // Same settings as the connector's endpoint in the same mode.
         let config = StreamableHttpServerConfig::default()
-            .with_legacy_session_mode(false)
-            .with_json_response(true);
+            .with_legacy_session_mode(sessions)
+            .with_json_response(!sessions);
         let handler = Baseline::new();
         let service = StreamableHttpService::new(
             move || Ok(handler.clone()),

@@ -25,9 +25,17 @@ pub(crate) struct RunStats {
     /// Latencies of successful operations, sorted, in microseconds.
     latencies_us: Vec<u32>,
     pub(crate) first_error: Option<String>,
+    /// The server's CPU time (user + system) over the run, when measured.
+    pub(crate) server_cpu: Option<Duration>,
 }
 
 impl RunStats {
+    /// Server CPU per successful operation, in microseconds.
+    pub(crate) fn cpu_per_op_us(&self) -> Option<f64> {
+        let cpu = self.server_cpu?;
+        (self.ok > 0).then(|| cpu.as_secs_f64() * 1e6 / self.ok as f64)
+    }
+
     /// Successful operations per second.
     pub(crate) fn rate(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
@@ -122,6 +130,37 @@ pub(crate) fn client_with(
         .context("building the HTTP client")
 }
 
+/// One client per virtual client, each with a pool of at most one idle
+/// connection: with a closed loop that is one keep-alive connection per
+/// task. Without `keep_alive` every request opens a new connection (a storm
+/// of connections).
+pub(crate) fn pinned(
+    concurrency: usize,
+    authorization: Option<&str>,
+    keep_alive: bool,
+) -> anyhow::Result<Vec<reqwest::Client>> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(value) = authorization {
+        let mut value = reqwest::header::HeaderValue::from_str(value)
+            .context("the Authorization value is not a valid header")?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    (0..concurrency.max(1))
+        .map(|_| {
+            reqwest::Client::builder()
+                .default_headers(headers.clone())
+                .no_proxy()
+                .tcp_nodelay(true)
+                .pool_max_idle_per_host(usize::from(keep_alive))
+                .pool_idle_timeout(Duration::from_secs(90))
+                .timeout(REQUEST_TIMEOUT)
+                .build()
+                .context("building the HTTP client")
+        })
+        .collect()
+}
+
 /// Which operation each task repeats.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Workload {
@@ -132,6 +171,10 @@ pub(crate) enum Workload {
     DeclaredCall,
     /// A whole session per iteration: initialize, initialized, call, DELETE.
     Session,
+    /// Each task opens one session (initialize, initialized) before its
+    /// loop, then sends `tools/call` in it per iteration (answers as the
+    /// server's default, SSE for rmcp sessions), and DELETEs it at the end.
+    SessionCall,
 }
 
 /// Run `workload` against `base_url` with `concurrency` tasks for `duration`.
@@ -142,30 +185,45 @@ pub(crate) async fn run(
     concurrency: usize,
     duration: Duration,
 ) -> RunStats {
+    let limit = Limit::Until(Instant::now() + duration);
+    run_on(
+        std::slice::from_ref(client),
+        base_url,
+        workload,
+        concurrency,
+        limit,
+    )
+    .await
+}
+
+/// When a run ends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Limit {
+    /// Each task stops at this instant.
+    Until(Instant),
+    /// Each task does this many iterations (a storm of a fixed size).
+    Iterations(u64),
+}
+
+/// [`run`] with task `i` on `clients[i % clients.len()]`: one client per task
+/// with a pool of one connection gives one keep-alive connection per virtual
+/// client, as real MCP clients have.
+pub(crate) async fn run_on(
+    clients: &[reqwest::Client],
+    base_url: &str,
+    workload: Workload,
+    concurrency: usize,
+    limit: Limit,
+) -> RunStats {
     let url = format!("{base_url}/mcp");
     let started = Instant::now();
-    let deadline = started + duration;
     let tasks = (0..concurrency).map(|task| {
-        let client = client.clone();
+        let client = clients[task % clients.len().max(1)].clone();
         let url = url.clone();
         tokio::spawn(async move {
-            let mut stats = TaskStats::default();
             // Distinct ids per task make a crossed-over response detectable.
-            let mut id = (task as u64) << 32;
-            for _ in 0..MAX_ITERATIONS_PER_TASK {
-                if Instant::now() >= deadline {
-                    break;
-                }
-                id += 1;
-                let t0 = Instant::now();
-                let outcome = match workload {
-                    Workload::StatelessCall => stateless_call(&client, &url, id).await,
-                    Workload::DeclaredCall => declared_call(&client, &url, id).await,
-                    Workload::Session => session(&client, &url, id).await,
-                };
-                stats.record(t0, outcome);
-            }
-            stats
+            let id = (task as u64) << 32;
+            task_loop(&client, &url, workload, limit, id).await
         })
     });
     let mut parts = Vec::with_capacity(concurrency);
@@ -180,6 +238,54 @@ pub(crate) async fn run(
         }
     }
     RunStats::merge(concurrency, started.elapsed(), parts)
+}
+
+/// One task's closed loop.
+async fn task_loop(
+    client: &reqwest::Client,
+    url: &str,
+    workload: Workload,
+    limit: Limit,
+    mut id: u64,
+) -> TaskStats {
+    let mut stats = TaskStats::default();
+    let session = match workload {
+        Workload::SessionCall => match open_session(client, url, id).await {
+            Ok(session) => Some(session),
+            Err(e) => {
+                stats.record(Instant::now(), Err(e));
+                return stats;
+            }
+        },
+        _ => None,
+    };
+    let iterations = match limit {
+        Limit::Until(_) => MAX_ITERATIONS_PER_TASK,
+        Limit::Iterations(n) => n.min(MAX_ITERATIONS_PER_TASK),
+    };
+    for _ in 0..iterations {
+        if let Limit::Until(deadline) = limit
+            && Instant::now() >= deadline
+        {
+            break;
+        }
+        id += 1;
+        let t0 = Instant::now();
+        let outcome = match (workload, &session) {
+            (Workload::StatelessCall, _) => stateless_call(client, url, id).await,
+            (Workload::DeclaredCall, _) => declared_call(client, url, id).await,
+            (Workload::Session, _) => session_once(client, url, id).await,
+            (Workload::SessionCall, Some(sid)) => session_call(client, url, sid, id).await,
+            (Workload::SessionCall, None) => Err(anyhow::anyhow!("no session")),
+        };
+        stats.record(t0, outcome);
+    }
+    if let Some(sid) = session
+        && let Err(e) = close_session(client, url, &sid).await
+    {
+        stats.record(Instant::now(), Err(e));
+    }
+    stats
 }
 
 async fn stateless_call(client: &reqwest::Client, url: &str, id: u64) -> anyhow::Result<()> {
@@ -199,7 +305,28 @@ async fn declared_call(client: &reqwest::Client, url: &str, id: u64) -> anyhow::
 }
 
 /// One full session, as a client that connects, calls one tool and leaves.
-async fn session(client: &reqwest::Client, url: &str, id: u64) -> anyhow::Result<()> {
+async fn session_once(client: &reqwest::Client, url: &str, id: u64) -> anyhow::Result<()> {
+    let session_id = open_session(client, url, id).await?;
+    session_call(client, url, &session_id, id + 1).await?;
+    close_session(client, url, &session_id).await
+}
+
+/// `tools/call` in an open session.
+async fn session_call(
+    client: &reqwest::Client,
+    url: &str,
+    session_id: &str,
+    id: u64,
+) -> anyhow::Result<()> {
+    let res = mcp::post(client, url, mcp::call_body(id), Some(session_id))
+        .send()
+        .await?;
+    let msg = mcp::read_response(res, id).await.context("tools/call")?;
+    mcp::check_count(&msg)
+}
+
+/// initialize and notifications/initialized; the session id.
+async fn open_session(client: &reqwest::Client, url: &str, id: u64) -> anyhow::Result<String> {
     let res = mcp::post(client, url, mcp::initialize_body(id), None)
         .send()
         .await?;
@@ -219,16 +346,18 @@ async fn session(client: &reqwest::Client, url: &str, id: u64) -> anyhow::Result
     if res.status() != reqwest::StatusCode::ACCEPTED {
         bail!("notifications/initialized: HTTP {}", res.status());
     }
-    let res = mcp::post(client, url, mcp::call_body(id + 1), Some(&session_id))
-        .send()
-        .await?;
-    let msg = mcp::read_response(res, id + 1)
-        .await
-        .context("tools/call")?;
-    mcp::check_count(&msg)?;
+    Ok(session_id)
+}
+
+/// DELETE the session.
+async fn close_session(
+    client: &reqwest::Client,
+    url: &str,
+    session_id: &str,
+) -> anyhow::Result<()> {
     let res = client
         .delete(url)
-        .header(mcp::SESSION_HEADER, &session_id)
+        .header(mcp::SESSION_HEADER, session_id)
         .header("mcp-protocol-version", mcp::PROTOCOL_VERSION)
         .send()
         .await?;

@@ -8,10 +8,12 @@
 mod baseline;
 mod controls;
 mod declared;
+mod drive;
 mod load;
 mod mcp;
 mod oauth;
 mod process;
+mod product;
 mod report;
 
 use std::net::SocketAddr;
@@ -45,10 +47,18 @@ enum Command {
     OAuth(oauth::OAuthArgs),
     /// Throughput of a config-declared SQL tool versus the built-in get_employee_count.
     Declared(declared::DeclaredArgs),
+    /// The product with its controls on against bare rmcp, both transport
+    /// shapes, each control's cost, and memory after a session storm.
+    Product(product::ProductArgs),
+    /// Send a fixed number of calls on one connection (load for a profiler).
+    Drive(drive::DriveArgs),
     #[command(hide = true)]
     BaselineServer {
         #[arg(long)]
         listen: SocketAddr,
+        /// Stateful sessions with SSE answers instead of stateless JSON.
+        #[arg(long)]
+        sessions: bool,
     },
 }
 
@@ -78,7 +88,7 @@ struct BenchArgs {
 /// Largest concurrency accepted; beyond it the 2-core target machine only
 /// measures its own scheduler.
 const MAX_CONCURRENCY: usize = 1024;
-const IDLE_SETTLE: Duration = Duration::from_secs(2);
+pub(crate) const IDLE_SETTLE: Duration = Duration::from_secs(2);
 
 /// Load options of the two-configuration comparisons (`controls`, `oauth`, `declared`).
 #[derive(Debug, clap::Args)]
@@ -136,10 +146,12 @@ fn interruptible(task: impl Future<Output = anyhow::Result<()>>) -> anyhow::Resu
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::BaselineServer { listen }) => baseline::run(listen),
+        Some(Command::BaselineServer { listen, sessions }) => baseline::run(listen, sessions),
         Some(Command::Controls(args)) => interruptible(controls::run(&args)),
         Some(Command::OAuth(args)) => interruptible(oauth::run(&args)),
         Some(Command::Declared(args)) => interruptible(declared::run(&args)),
+        Some(Command::Product(args)) => interruptible(product::run(&args)),
+        Some(Command::Drive(args)) => interruptible(drive::run(&args)),
         None => bench_main(cli.bench),
     };
     match result {
@@ -309,7 +321,11 @@ async fn measure_with(
     let url = server.base_url();
     load::run(&client, &url, workload, concurrency, warmup).await;
     let sampler = RssSampler::start(server.pid());
-    let stats = load::run(&client, &url, workload, concurrency, duration).await;
+    let cpu0 = server.cpu_time();
+    let mut stats = load::run(&client, &url, workload, concurrency, duration).await;
+    stats.server_cpu = cpu0
+        .zip(server.cpu_time())
+        .map(|(a, b)| b.saturating_sub(a));
     let peak = sampler.finish().await;
     eprintln!(
         "  {:.0}/s p50 {:.2} ms p99 {:.2} ms errors {}",

@@ -28,7 +28,7 @@ pub(crate) struct OAuthArgs {
     load: crate::CompareArgs,
 }
 
-const SCOPE: &str = "employees:read";
+pub(crate) const SCOPE: &str = "employees:read";
 
 pub(crate) async fn run(args: &OAuthArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.config.is_file(), "{} not found", args.config.display());
@@ -64,7 +64,13 @@ pub(crate) async fn run(args: &OAuthArgs) -> anyhow::Result<()> {
 
     eprintln!("creating a client_credentials client ({})", bin.display());
     let mut add = vec!["client".to_owned(), "add".to_owned()];
-    add.extend(common(oauth_addr, &oauth_db));
+    // `client add` takes no --listen.
+    add.extend([
+        "--config".to_owned(),
+        config.clone(),
+        "--database-url".to_owned(),
+        oauth_db.clone(),
+    ]);
     add.extend(oauth_flags.iter().cloned());
     add.extend(
         [
@@ -159,13 +165,13 @@ pub(crate) async fn run(args: &OAuthArgs) -> anyhow::Result<()> {
 }
 
 /// A client created by `mcp-connector client add --format json`.
-struct Client {
+pub(crate) struct Client {
     id: String,
     secret: String,
     basic: bool,
 }
 
-fn create_client(bin: &Path, argv: &[String]) -> anyhow::Result<Client> {
+pub(crate) fn create_client(bin: &Path, argv: &[String]) -> anyhow::Result<Client> {
     let mut cmd = std::process::Command::new(bin);
     for (k, _) in std::env::vars() {
         if k.starts_with("MCP_CONNECTOR_") {
@@ -198,7 +204,7 @@ fn create_client(bin: &Path, argv: &[String]) -> anyhow::Result<Client> {
     })
 }
 
-async fn access_token(
+pub(crate) async fn access_token(
     http: &reqwest::Client,
     base: &str,
     client: &Client,
@@ -222,7 +228,7 @@ async fn access_token(
 
 /// One call with the token succeeds and one without is refused, so that the
 /// run measures authenticated calls and not a stream of 401s.
-async fn sanity_check(
+pub(crate) async fn sanity_check(
     http: &reqwest::Client,
     base: &str,
     authorization: &str,

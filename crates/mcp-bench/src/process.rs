@@ -127,6 +127,11 @@ impl Server {
     pub(crate) fn rss_bytes(&self) -> Option<u64> {
         rss_bytes(self.pid())
     }
+
+    /// The process's CPU time so far.
+    pub(crate) fn cpu_time(&self) -> Option<Duration> {
+        cpu_time(self.pid())
+    }
 }
 
 impl Drop for Server {
@@ -144,6 +149,23 @@ pub(crate) fn rss_bytes(pid: u32) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` times (`USER_HZ`, 100 on
+/// every Linux architecture this runs on).
+const USER_HZ: u64 = 100;
+
+/// User plus system CPU time of a process so far (`utime + stime` of
+/// `/proc/<pid>/stat`, all its threads), at 10 ms resolution.
+pub(crate) fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    // `rest` starts at field 3 (state); utime and stime are fields 14 and 15.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 1000 / USER_HZ))
 }
 
 /// A loopback port that was free a moment ago. The servers are separate

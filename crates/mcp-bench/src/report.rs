@@ -295,6 +295,161 @@ pub(crate) fn comparison(
     out
 }
 
+/// Targets of issue 16.
+const PRODUCT_RATIO: f64 = 0.8;
+const PRODUCT_CPU_US: f64 = 100.0;
+const PRODUCT_P99_MS: f64 = 2.0;
+const PRODUCT_IDLE_MIB: f64 = 10.0;
+const PRODUCT_STORM_MIB: f64 = 40.0;
+
+fn cpu_us(stats: &RunStats) -> String {
+    stats
+        .cpu_per_op_us()
+        .map_or("—".to_owned(), |v| format!("{v:.0}"))
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok { "met" } else { "**missed**" }
+}
+
+/// The report of `mcp-bench product`.
+pub(crate) fn product(
+    meta: &Meta,
+    controls_c: usize,
+    storm: u64,
+    r: &crate::product::Results,
+) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "# mcp-connector with its controls on against bare rmcp\n"
+    );
+    let _ = writeln!(o, "- Command: `{}`", meta.command);
+    let _ = writeln!(o, "- Date: {}", meta.date);
+    let _ = writeln!(
+        o,
+        "- Machine: {} (nproc {}), Linux {}; load average before {}; compiler processes before/after: {}/{}",
+        meta.cpu, meta.nproc, meta.kernel, meta.loadavg_before, meta.compilers.0, meta.compilers.1
+    );
+    let _ = writeln!(
+        o,
+        "- Controls on: `--auth oauth` with a client_credentials token, audit on, \
+         allowlist `loopback`, rate limits 60,000,000/min, output wrapping on. \
+         One keep-alive connection per virtual client; warm-up {:.0} s, {:.0} s per cell. \
+         CPU = server utime+stime over the measured window / calls (10 ms ticks).\n",
+        meta.warmup.as_secs_f64(),
+        meta.duration.as_secs_f64()
+    );
+    let _ = writeln!(o, "## Throughput, latency, server CPU\n");
+    let _ = writeln!(
+        o,
+        "| shape | C | ours calls/s | ours p50 ms | ours p99 ms | ours CPU µs/call | rmcp calls/s | rmcp p99 ms | rmcp CPU µs/call | errors | ratio | ≥ {PRODUCT_RATIO} |"
+    );
+    let _ = writeln!(
+        o,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    );
+    for (shape, ours, base) in &r.matrix {
+        let q = ratio(ours, base);
+        let _ = writeln!(
+            o,
+            "| {shape} | {} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {:.2} | {} | {} | {q:.2} | {} |",
+            ours.concurrency,
+            ours.rate(),
+            ours.quantile_ms(0.5),
+            ours.quantile_ms(0.99),
+            cpu_us(ours),
+            base.rate(),
+            base.quantile_ms(0.99),
+            cpu_us(base),
+            ours.errors + base.errors,
+            met(q >= PRODUCT_RATIO),
+        );
+    }
+    if !r.controls.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n## Each control's cost (one off at a time, C = {controls_c})\n"
+        );
+        let _ = writeln!(
+            o,
+            "| shape | configuration | calls/s | p99 ms | CPU µs/call | CPU saved µs/call | errors |"
+        );
+        let _ = writeln!(o, "|---|---|---:|---:|---:|---:|---:|");
+        for (shape, variant, stats) in &r.controls {
+            let all_on = r
+                .controls
+                .iter()
+                .find(|(s, v, _)| s == shape && *v == "all on")
+                .and_then(|(_, _, s)| s.cpu_per_op_us());
+            let saved = all_on
+                .zip(stats.cpu_per_op_us())
+                .map_or("—".to_owned(), |(a, b)| format!("{:.0}", a - b));
+            let _ = writeln!(
+                o,
+                "| {shape} | {variant} | {:.0} | {:.2} | {} | {saved} | {} |",
+                stats.rate(),
+                stats.quantile_ms(0.99),
+                cpu_us(stats),
+                stats.errors
+            );
+        }
+    }
+    if !r.storms.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n## Memory (VmRSS): idle, and after {storm} sessions / stateless connections\n"
+        );
+        let _ = writeln!(
+            o,
+            "| shape | server | idle MiB | right after MiB | 5 s later MiB | storm ops/s | errors | idle ≤ {PRODUCT_IDLE_MIB} | after ≤ {PRODUCT_STORM_MIB} |"
+        );
+        let _ = writeln!(o, "|---|---|---:|---:|---:|---:|---:|---|---|");
+        for (shape, m) in &r.storms {
+            let ours = m.name.starts_with("mcp-connector");
+            let check = |v: Option<u64>, limit: f64| match (ours, v) {
+                (true, Some(b)) => met(b as f64 / MIB <= limit).to_owned(),
+                _ => "—".to_owned(),
+            };
+            let _ = writeln!(
+                o,
+                "| {shape} | {} | {} | {} | {} | {:.0} | {} | {} | {} |",
+                m.name,
+                mib(m.idle),
+                mib(m.after),
+                mib(m.settled),
+                m.stats.rate(),
+                m.stats.errors,
+                check(m.idle, PRODUCT_IDLE_MIB),
+                check(m.after, PRODUCT_STORM_MIB),
+            );
+        }
+    }
+    let _ = writeln!(o, "\n## Targets at C = 16\n");
+    for (shape, ours, _) in r.matrix.iter().filter(|(_, s, _)| s.concurrency == 16) {
+        let cpu = ours.cpu_per_op_us().unwrap_or(f64::NAN);
+        let p99 = ours.quantile_ms(0.99);
+        let _ = writeln!(
+            o,
+            "- {shape}: CPU {cpu:.0} µs/call (≤ {PRODUCT_CPU_US}: {}), p99 {p99:.2} ms (≤ {PRODUCT_P99_MS}: {})",
+            met(cpu <= PRODUCT_CPU_US),
+            met(p99 <= PRODUCT_P99_MS)
+        );
+    }
+    let errors: Vec<&String> = r
+        .matrix
+        .iter()
+        .flat_map(|(_, a, b)| [a, b])
+        .chain(r.controls.iter().map(|(_, _, s)| s))
+        .chain(r.storms.iter().map(|(_, m)| &m.stats))
+        .filter_map(|s| s.first_error.as_ref())
+        .collect();
+    for e in errors {
+        let _ = writeln!(o, "- first error seen: `{e}`");
+    }
+    o
+}
+
 /// Print `report`, and write it to `path` too if given.
 pub(crate) fn emit(report: &str, path: Option<&Path>) -> anyhow::Result<()> {
     print!("{report}");

@@ -26,6 +26,7 @@ use tokio::sync::broadcast;
 use tokio_util::task::TaskTracker;
 
 use super::guard::{self, Gate};
+use super::live::{Decided, Served};
 use super::pagination::page;
 use crate::auth::Principal;
 use crate::catalog::CatalogError;
@@ -57,13 +58,15 @@ pub struct Shared {
 /// Serves one session (or one stateless request).
 #[derive(Clone)]
 pub struct ConnectorHandler {
-    shared: Shared,
+    /// Behind one `Arc`: stateless mode makes a handler per request, and
+    /// cloning every field of [`Shared`] each time showed up in profiles.
+    shared: Arc<Shared>,
     /// `logging/setLevel` of this session; `None` until the client sets one.
     log_level: Arc<Mutex<Option<LoggingLevel>>>,
 }
 
 impl ConnectorHandler {
-    pub fn new(shared: Shared) -> Self {
+    pub fn new(shared: Arc<Shared>) -> Self {
         Self {
             shared,
             log_level: Arc::new(Mutex::new(None)),
@@ -163,17 +166,30 @@ const SUPPORTED_VERSIONS: &[ProtocolVersion] = &[
 /// The authenticated caller of a request, when `/mcp` requires tokens.
 pub use crate::config::principal::of_request as principal;
 
-impl ConnectorHandler {
-    /// The scope a call to `tool` needs, by the catalog's scope names.
-    fn needed_scope(&self, tool: &rmcp::model::Tool) -> &'static str {
-        let scopes = self.shared.live.load().catalog.scopes();
-        crate::auth::scope::needed_scope(scopes.read, scopes.write, tool)
-    }
+/// The snapshot the transport decided a request with ([`Decided`]), or the
+/// current one for a request that did not pass through it.
+fn snapshot(shared: &Shared, ctx: &RequestContext<RoleServer>) -> Arc<Served> {
+    ctx.extensions
+        .get::<http::request::Parts>()
+        .and_then(|p| p.extensions.get::<Decided>())
+        .map_or_else(|| shared.live.load(), |d| d.0.clone())
+}
 
+/// The scope a call to `tool` needs, by the catalog's scope names.
+fn needed_scope(served: &Served, tool: &rmcp::model::Tool) -> &'static str {
+    let scopes = served.catalog.scopes();
+    crate::auth::scope::needed_scope(scopes.read, scopes.write, tool)
+}
+
+impl ConnectorHandler {
     /// Whether `principal` may know of `tool`: a tool needing a scope
     /// outside the principal's ceiling (its role) is hidden and unknown.
-    fn visible_to(&self, tool: &rmcp::model::Tool, principal: Option<&Principal>) -> bool {
-        principal.is_none_or(|p| p.ceiling.contains(self.needed_scope(tool)))
+    fn visible_to(
+        served: &Served,
+        tool: &rmcp::model::Tool,
+        principal: Option<&Principal>,
+    ) -> bool {
+        principal.is_none_or(|p| p.ceiling.contains(needed_scope(served, tool)))
     }
 
     /// `tools/call` without the audit record ([`ServerHandler::call_tool`]
@@ -185,13 +201,14 @@ impl ConnectorHandler {
         audit: Option<&mut crate::audit::CallAudit>,
     ) -> Result<CallToolResponse, McpError> {
         // A tool hidden by policy (read-only mode, disabled) is refused
-        // exactly like one that does not exist.
-        let served = self.shared.live.load();
-        let tool = served.catalog.tools().get(&request.name).cloned();
+        // exactly like one that does not exist. The snapshot is the one the
+        // transport checked the scope against, so both see the same tools.
+        let served = snapshot(&self.shared, &ctx);
+        let tool = served.catalog.tools().get(&request.name);
         let principal = principal(&ctx);
         let Some(tool) = tool
             .filter(|t| served.policy.serves(&t.def))
-            .filter(|t| self.visible_to(&t.def, principal))
+            .filter(|t| Self::visible_to(&served, &t.def, principal))
         else {
             return Err(McpError::invalid_params(
                 format!("Unknown tool: {}", request.name),
@@ -200,7 +217,7 @@ impl ConnectorHandler {
         };
         // The transport answers 403 before dispatch; this is the backstop.
         if let Some(p) = principal
-            && !p.scopes.contains(self.needed_scope(&tool.def))
+            && !p.scopes.contains(needed_scope(&served, &tool.def))
         {
             return Err(McpError::invalid_request(
                 "Forbidden: the access token lacks the scope this tool needs",
@@ -208,7 +225,7 @@ impl ConnectorHandler {
             ));
         }
         let caller: Arc<str> = principal.map_or_else(|| Arc::from(""), |p| p.subject.clone());
-        let _in_flight = self.shared.in_flight.token();
+        // In flight: `call_tool` holds the one token for the whole call.
         let started = Instant::now();
         let cancelled = ctx.ct.clone();
         let client_capabilities = ctx
@@ -349,7 +366,7 @@ impl ServerHandler for ConnectorHandler {
             .catalog
             .tools()
             .definitions()
-            .filter(|t| policy.serves(t) && self.visible_to(t, principal))
+            .filter(|t| policy.serves(t) && Self::visible_to(&served, t, principal))
             .map(|t| policy.listed(t))
             .collect();
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());

@@ -19,6 +19,12 @@ pub struct Served {
     pub policy: ToolPolicy,
 }
 
+/// The snapshot a request was decided with at the transport (scope check,
+/// tool lookup), carried in the HTTP request's extensions to the handler so
+/// that one request sees one snapshot and loads it once.
+#[derive(Clone)]
+pub struct Decided(pub Arc<Served>);
+
 /// The current [`Served`]. Cheap to clone.
 #[derive(Clone)]
 pub struct Live {

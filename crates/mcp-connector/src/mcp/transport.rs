@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::envelope;
 use super::handler::{ConnectorHandler, Shared};
+use super::live::{Decided, Served};
 use super::session_limits::{Freshness, SessionLimits};
 use crate::http::rate_limit::{RateLimiter, Subject};
 use crate::http::stream::idle_event_stream;
@@ -95,7 +96,7 @@ impl Endpoint {
                 .with_max_request_body_bytes(opts.max_body_bytes)
                 .with_cancellation_token(opts.transport_shutdown.clone());
             config.session_store = opts.session_store.clone();
-            let shared = shared.clone();
+            let shared = Arc::new(shared.clone());
             Arc::new(StreamableHttpService::new(
                 move || Ok(ConnectorHandler::new(shared.clone())),
                 sessions.clone(),
@@ -177,9 +178,13 @@ pub async fn handle(State(ep): State<Endpoint>, req: Request) -> Response {
         Ok(env) => env,
         Err(e) => return e.into_response(),
     };
-    if let Some(res) = scope_check(&ep, &parts, &env) {
+    // One snapshot per request: the scope check here and the handler
+    // (through `Decided`) decide with the same tools and policy.
+    let served = ep.mcp.live.load();
+    if let Some(res) = scope_check(&ep, &served, &parts, &env) {
         return res;
     }
+    parts.extensions.insert(Decided(served));
     if let (Some(limiter), Some(tool)) = (&ep.rate_limiter, &env.tool)
         && let Some(subject) = Subject::of(&parts.extensions)
         && let Err(limited) = limiter.check_tool(&subject, tool)
@@ -237,13 +242,13 @@ const SESSION_ID: &str = "mcp-session-id";
 /// can answer 403 with a `WWW-Authenticate` challenge (RFC 6750 §3.1).
 fn scope_check(
     ep: &Endpoint,
+    served: &Served,
     parts: &axum::http::request::Parts,
     env: &envelope::Envelope,
 ) -> Option<Response> {
     let auth = ep.auth.as_ref()?;
     let principal = parts.extensions.get::<crate::auth::Principal>()?;
     let method = env.method.as_deref()?;
-    let served = ep.mcp.live.load();
     let tool = env
         .tool
         .as_deref()
