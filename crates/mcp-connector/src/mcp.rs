@@ -8,6 +8,7 @@
 //!
 //! Design notes are in `README.md` beside this file.
 
+pub mod call_report;
 pub mod envelope;
 pub mod guard;
 pub mod handler;

@@ -12,7 +12,6 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<()> {
     crate::telemetry::init(config.log_format);
     super::runtime()?.block_on(async move {
         let listen = config.listen;
-        let url = config.mcp_url();
         // Read once, before anything starts: a bad file stops start-up.
         let tls = config.tls.as_ref().map(crate::http::tls::load).transpose()?;
         let state = AppState::build(config).await.context("starting the connector")?;
@@ -22,15 +21,27 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {listen}"))?;
         let bound = listener.local_addr()?;
         let shutdown = CancellationToken::new();
+        let metrics = match state.config.metrics_listen {
+            Some(addr) => {
+                let l = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("telemetry.metrics_listen: cannot listen on {addr}"))?;
+                let at = l.local_addr()?;
+                let task = crate::http::metrics::serve(l, state.metrics.clone(), shutdown.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = task.await {
+                        tracing::error!(error = %e, "the metrics listener stopped");
+                    }
+                });
+                Some(at)
+            }
+            None => None,
+        };
         install_signal_handlers(shutdown.clone()).context("installing signal handlers")?;
         install_reload(args.clone(), state.clone(), shutdown.clone())
             .context("installing the SIGHUP handler")?;
-        tracing::info!(%bound, endpoint = %url, backend = ?state.db.backend(), sessions = state.config.sessions, "mcp-connector listening");
-        if !bound.ip().is_loopback() && state.auth.is_none() {
-            // Allowed by network.allow or server.allow_unauthenticated_public:
-            // say so loudly rather than silently exposing the tools.
-            tracing::warn!(%bound, "listening beyond loopback without authentication: expose this only behind network controls");
-        }
+        // Warnings (no authentication beyond loopback, …) come with it.
+        super::banner::Banner::of(&state, bound, metrics).show();
         match tls {
             Some(tls) => {
                 tracing::info!("terminating TLS (server.tls)");
