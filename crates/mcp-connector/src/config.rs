@@ -654,7 +654,9 @@ fn metrics_listen(
     if clash {
         return Err(ConfigError::invalid(
             KEY,
-            format!("`{text}` is the MCP listener (server.listen = {listen}); metrics need a port of their own"),
+            format!(
+                "`{text}` is the MCP listener (server.listen = {listen}); metrics need a port of their own"
+            ),
         ));
     }
     Ok(Some(addr))

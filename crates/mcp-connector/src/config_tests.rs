@@ -105,7 +105,9 @@ fn json_schema_refuses_unknown_keys_everywhere() {
 fn metrics_listen_is_off_unless_set_and_never_the_mcp_listener() {
     assert_eq!(load("").unwrap().metrics_listen, None);
     assert_eq!(
-        load("[telemetry]\nmetrics_listen = \"\"").unwrap().metrics_listen,
+        load("[telemetry]\nmetrics_listen = \"\"")
+            .unwrap()
+            .metrics_listen,
         None
     );
     let on = load("[telemetry]\nmetrics_listen = \"127.0.0.1:9464\"").unwrap();

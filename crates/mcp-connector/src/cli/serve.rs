@@ -13,9 +13,17 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<()> {
     super::runtime()?.block_on(async move {
         let listen = config.listen;
         // Read once, before anything starts: a bad file stops start-up.
-        let tls = config.tls.as_ref().map(crate::http::tls::load).transpose()?;
-        let state = AppState::build(config).await.context("starting the connector")?;
-        crate::drift::on_start(&state).await.context("checking the tools against safety.tools_lock")?;
+        let tls = config
+            .tls
+            .as_ref()
+            .map(crate::http::tls::load)
+            .transpose()?;
+        let state = AppState::build(config)
+            .await
+            .context("starting the connector")?;
+        crate::drift::on_start(&state)
+            .await
+            .context("checking the tools against safety.tools_lock")?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
@@ -23,9 +31,9 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<()> {
         let shutdown = CancellationToken::new();
         let metrics = match state.config.metrics_listen {
             Some(addr) => {
-                let l = tokio::net::TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("telemetry.metrics_listen: cannot listen on {addr}"))?;
+                let l = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+                    format!("telemetry.metrics_listen: cannot listen on {addr}")
+                })?;
                 let at = l.local_addr()?;
                 let task = crate::http::metrics::serve(l, state.metrics.clone(), shutdown.clone());
                 tokio::spawn(async move {

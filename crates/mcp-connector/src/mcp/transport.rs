@@ -88,7 +88,10 @@ impl Endpoint {
         if let (Some(gauges), Some(limits)) = (shared.metrics.state(), &session_limits) {
             let limits = Arc::downgrade(limits);
             gauges.set_sessions(Box::new(move || {
-                limits.upgrade().and_then(|l| l.open_now()).map(|n| n as i64)
+                limits
+                    .upgrade()
+                    .and_then(|l| l.open_now())
+                    .map(|n| n as i64)
             }));
         }
         let make = |json_response: bool| {

@@ -286,8 +286,12 @@ impl Metrics {
         );
         let state = Arc::new(StateGauges::default());
         registry.register_collector(Box::new(state.clone()));
-        registry.register_collector(Box::new(gauges::Process::default()));
-        let unknown_tool = Arc::new(tool_series(&tool_calls, &tool_duration, UNKNOWN_TOOL.into()));
+        registry.register_collector(Box::new(gauges::Process));
+        let unknown_tool = Arc::new(tool_series(
+            &tool_calls,
+            &tool_duration,
+            UNKNOWN_TOOL.into(),
+        ));
         Self {
             inner: Some(Arc::new(Inner {
                 registry,
@@ -524,23 +528,29 @@ mod tests {
     fn unknown_tools_share_one_series() {
         let m = Metrics::new();
         m.register_tools(["get_employee_count"]);
-        m.tool_call("get_employee_count", Outcome::Ok, Some(Duration::from_millis(3)));
+        m.tool_call(
+            "get_employee_count",
+            Outcome::Ok,
+            Some(Duration::from_millis(3)),
+        );
         m.tool_call("no_such_tool", Outcome::Refused, None);
         m.tool_call("another\"made-up\ntool", Outcome::Refused, None);
         let s = m.snapshot().unwrap();
         assert_eq!(s.tool_calls("get_employee_count", Outcome::Ok), 1);
         assert_eq!(s.tool_calls(UNKNOWN_TOOL, Outcome::Refused), 2);
         let t = text(&m);
-        assert!(t.contains(
-            "mcp_connector_tool_calls_total{tool=\"_unknown\",outcome=\"refused\"} 2"
-        ));
+        assert!(
+            t.contains("mcp_connector_tool_calls_total{tool=\"_unknown\",outcome=\"refused\"} 2")
+        );
         assert!(!t.contains("no_such_tool"), "{t}");
         assert!(!t.contains("made-up"), "{t}");
         // Pre-registered: the approval_pending series exists at zero.
         assert!(t.contains(
             "mcp_connector_tool_calls_total{tool=\"get_employee_count\",outcome=\"approval_pending\"} 0"
         ));
-        assert!(t.contains("mcp_connector_tool_call_duration_seconds_count{tool=\"get_employee_count\"} 1"));
+        assert!(t.contains(
+            "mcp_connector_tool_call_duration_seconds_count{tool=\"get_employee_count\"} 1"
+        ));
     }
 
     #[test]

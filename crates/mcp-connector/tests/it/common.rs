@@ -206,7 +206,9 @@ impl TestServer {
         let shutdown = CancellationToken::new();
         let mut metrics_url = None;
         if let Some(addr) = metrics_listen {
-            let l = tokio::net::TcpListener::bind(addr).await.expect("bind metrics");
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .expect("bind metrics");
             metrics_url = Some(format!("http://{}/metrics", l.local_addr().expect("addr")));
             tokio::spawn(mcp_connector::http::metrics::serve(
                 l,

@@ -87,97 +87,105 @@ fn promtool(text: &str) -> Result<(), String> {
 
 const OK: &str = "mcp_connector_tool_calls_total{tool=\"get_employee_count\",outcome=\"ok\"}";
 
-db_test!(scrape_after_traffic_counts_and_passes_promtool, metrics_on(), |srv| {
-    for _ in 0..3 {
-        assert_eq!(srv.count("engineering").await, 42);
-    }
-    let unknown = srv
-        .rpc(
-            "tools/call",
-            json!({"name": "no_such_tool\"}\nfake_metric 1", "arguments": {}}),
-        )
-        .await;
-    assert!(unknown.get("error").is_some(), "{unknown}");
-    let (kind, text) = scrape(&srv, None).await;
-    assert_eq!(kind, "text/plain; version=0.0.4; charset=utf-8");
-    assert_eq!(sample(&text, OK), Some(3.0), "{text}");
-    assert_eq!(
-        sample(
+db_test!(
+    scrape_after_traffic_counts_and_passes_promtool,
+    metrics_on(),
+    |srv| {
+        for _ in 0..3 {
+            assert_eq!(srv.count("engineering").await, 42);
+        }
+        let unknown = srv
+            .rpc(
+                "tools/call",
+                json!({"name": "no_such_tool\"}\nfake_metric 1", "arguments": {}}),
+            )
+            .await;
+        assert!(unknown.get("error").is_some(), "{unknown}");
+        let (kind, text) = scrape(&srv, None).await;
+        assert_eq!(kind, "text/plain; version=0.0.4; charset=utf-8");
+        assert_eq!(sample(&text, OK), Some(3.0), "{text}");
+        assert_eq!(
+            sample(
+                &text,
+                "mcp_connector_tool_calls_total{tool=\"_unknown\",outcome=\"refused\"}"
+            ),
+            Some(1.0),
+            "{text}"
+        );
+        // The client's name never becomes a label or a line.
+        assert!(!text.contains("no_such_tool"), "{text}");
+        assert!(!text.contains("fake_metric"), "{text}");
+        // Issue 13's outcome exists, at zero, for every catalog tool.
+        assert_eq!(
+            sample(
+                &text,
+                "mcp_connector_tool_calls_total{tool=\"get_employee_count\",outcome=\"approval_pending\"}"
+            ),
+            Some(0.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                "mcp_connector_tool_call_duration_seconds_count{tool=\"get_employee_count\"}"
+            ),
+            Some(3.0),
+            "{text}"
+        );
+        let http = sample(
             &text,
-            "mcp_connector_tool_calls_total{tool=\"_unknown\",outcome=\"refused\"}"
-        ),
-        Some(1.0),
-        "{text}"
-    );
-    // The client's name never becomes a label or a line.
-    assert!(!text.contains("no_such_tool"), "{text}");
-    assert!(!text.contains("fake_metric"), "{text}");
-    // Issue 13's outcome exists, at zero, for every catalog tool.
-    assert_eq!(
-        sample(
-            &text,
-            "mcp_connector_tool_calls_total{tool=\"get_employee_count\",outcome=\"approval_pending\"}"
-        ),
-        Some(0.0)
-    );
-    assert_eq!(
-        sample(
-            &text,
-            "mcp_connector_tool_call_duration_seconds_count{tool=\"get_employee_count\"}"
-        ),
-        Some(3.0),
-        "{text}"
-    );
-    let http = sample(
-        &text,
-        "mcp_connector_http_requests_total{route=\"/mcp\",status=\"200\"}",
-    );
-    assert!(http.is_some_and(|n| n >= 4.0), "{text}");
-    // Audit records were committed: their batches were timed.
-    let commits = sample(&text, "mcp_connector_audit_commit_duration_seconds_count");
-    assert!(commits.is_some_and(|n| n >= 1.0), "{text}");
-    for name in [
-        "mcp_connector_build_info{version=\"",
-        "process_resident_memory_bytes ",
-        "process_cpu_seconds_total ",
-        "process_start_time_seconds ",
-        "mcp_connector_sessions_active 0",
-        "mcp_connector_audit_queue_depth ",
-        "mcp_connector_db_pool_connections{state=\"idle\"} ",
-        "mcp_connector_network_refusals_total{reason=\"host\"} 0",
-        "mcp_connector_auth_refusals_total{reason=\"bad_token\"} 0",
-    ] {
-        assert!(text.contains(name), "missing {name} in\n{text}");
+            "mcp_connector_http_requests_total{route=\"/mcp\",status=\"200\"}",
+        );
+        assert!(http.is_some_and(|n| n >= 4.0), "{text}");
+        // Audit records were committed: their batches were timed.
+        let commits = sample(&text, "mcp_connector_audit_commit_duration_seconds_count");
+        assert!(commits.is_some_and(|n| n >= 1.0), "{text}");
+        for name in [
+            "mcp_connector_build_info{version=\"",
+            "process_resident_memory_bytes ",
+            "process_cpu_seconds_total ",
+            "process_start_time_seconds ",
+            "mcp_connector_sessions_active 0",
+            "mcp_connector_audit_queue_depth ",
+            "mcp_connector_db_pool_connections{state=\"idle\"} ",
+            "mcp_connector_network_refusals_total{reason=\"host\"} 0",
+            "mcp_connector_auth_refusals_total{reason=\"bad_token\"} 0",
+        ] {
+            assert!(text.contains(name), "missing {name} in\n{text}");
+        }
+        if installed("promtool") {
+            promtool(&text).unwrap_or_else(|e| panic!("promtool: {e}\n{text}"));
+        }
+        // OpenMetrics only when asked for.
+        let (kind, om) = scrape(&srv, Some("application/openmetrics-text; version=1.0.0")).await;
+        assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
+        assert!(om.ends_with("# EOF\n"));
+        assert!(om.contains(OK));
     }
-    if installed("promtool") {
-        promtool(&text).unwrap_or_else(|e| panic!("promtool: {e}\n{text}"));
-    }
-    // OpenMetrics only when asked for.
-    let (kind, om) = scrape(&srv, Some("application/openmetrics-text; version=1.0.0")).await;
-    assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
-    assert!(om.ends_with("# EOF\n"));
-    assert!(om.contains(OK));
-});
+);
 
-db_test!(metrics_are_not_served_on_the_mcp_listener, metrics_on(), |srv| {
-    let res = srv
-        .client
-        .get(format!("{}/metrics", srv.base))
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(res.status(), 404);
-    let body = res.text().await.expect("body");
-    assert!(!body.contains("mcp_connector_"), "{body}");
-    // And the metrics listener serves nothing but /metrics.
-    let other = srv
-        .metrics_url
-        .as_deref()
-        .expect("on")
-        .replace("/metrics", "/mcp");
-    let res = srv.client.get(other).send().await.expect("get");
-    assert_eq!(res.status(), 404);
-});
+db_test!(
+    metrics_are_not_served_on_the_mcp_listener,
+    metrics_on(),
+    |srv| {
+        let res = srv
+            .client
+            .get(format!("{}/metrics", srv.base))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(res.status(), 404);
+        let body = res.text().await.expect("body");
+        assert!(!body.contains("mcp_connector_"), "{body}");
+        // And the metrics listener serves nothing but /metrics.
+        let other = srv
+            .metrics_url
+            .as_deref()
+            .expect("on")
+            .replace("/metrics", "/mcp");
+        let res = srv.client.get(other).send().await.expect("get");
+        assert_eq!(res.status(), 404);
+    }
+);
 
 db_test!(metrics_are_off_by_default, |srv| {
     assert!(srv.metrics_url.is_none());
@@ -191,36 +199,49 @@ db_test!(metrics_are_off_by_default, |srv| {
     assert_eq!(res.status(), 404);
 });
 
-db_test!(refusals_are_counted_by_reason, Opts {
-    tweak: Some(tool_limited),
-    ..Opts::default()
-}, |srv| {
-    assert_eq!(srv.count("engineering").await, 42);
-    let limited = srv
-        .rpc(
-            "tools/call",
-            json!({"name": "get_employee_count", "arguments": {"department": "sales"}}),
-        )
-        .await;
-    assert!(limited.get("error").is_some(), "{limited}");
-    // A foreign Host: refused at the edge, counted under `host`.
-    assert_eq!(srv.list_status(&[("host", "evil.example")]).await, 403);
-    let snap = srv.state.metrics.snapshot().expect("enabled");
-    use mcp_connector::telemetry::metrics::Outcome;
-    assert_eq!(snap.tool_calls("get_employee_count", Outcome::Ok), 1);
-    assert_eq!(snap.tool_calls("get_employee_count", Outcome::RateLimited), 1);
-    assert!(snap.rate_limited.contains(&("tool_calls", 1)), "{snap:?}");
-    assert!(snap.network_refusals.contains(&("host", 1)), "{snap:?}");
-    let (_, text) = scrape(&srv, None).await;
-    assert_eq!(
-        sample(&text, "mcp_connector_rate_limited_total{limit=\"tool_calls\"}"),
-        Some(1.0)
-    );
-    assert_eq!(
-        sample(&text, "mcp_connector_network_refusals_total{reason=\"host\"}"),
-        Some(1.0)
-    );
-});
+db_test!(
+    refusals_are_counted_by_reason,
+    Opts {
+        tweak: Some(tool_limited),
+        ..Opts::default()
+    },
+    |srv| {
+        assert_eq!(srv.count("engineering").await, 42);
+        let limited = srv
+            .rpc(
+                "tools/call",
+                json!({"name": "get_employee_count", "arguments": {"department": "sales"}}),
+            )
+            .await;
+        assert!(limited.get("error").is_some(), "{limited}");
+        // A foreign Host: refused at the edge, counted under `host`.
+        assert_eq!(srv.list_status(&[("host", "evil.example")]).await, 403);
+        let snap = srv.state.metrics.snapshot().expect("enabled");
+        use mcp_connector::telemetry::metrics::Outcome;
+        assert_eq!(snap.tool_calls("get_employee_count", Outcome::Ok), 1);
+        assert_eq!(
+            snap.tool_calls("get_employee_count", Outcome::RateLimited),
+            1
+        );
+        assert!(snap.rate_limited.contains(&("tool_calls", 1)), "{snap:?}");
+        assert!(snap.network_refusals.contains(&("host", 1)), "{snap:?}");
+        let (_, text) = scrape(&srv, None).await;
+        assert_eq!(
+            sample(
+                &text,
+                "mcp_connector_rate_limited_total{limit=\"tool_calls\"}"
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                "mcp_connector_network_refusals_total{reason=\"host\"}"
+            ),
+            Some(1.0)
+        );
+    }
+);
 
 struct KillOnDrop(std::process::Child);
 
@@ -294,7 +315,10 @@ async fn a_prometheus_server_scrapes_the_tool_calls() {
     let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log");
     let child = Command::new("prometheus")
         .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .stderr(log)
