@@ -343,3 +343,98 @@ async fn a_prometheus_server_scrapes_the_tool_calls() {
     assert_eq!(up["status"], "success", "{up}");
     srv.stop().await;
 }
+
+/// `serve` as operators run it (stderr not a terminal): the banner is one
+/// structured line, each tool call one INFO line with its correlation id,
+/// and the metrics listener answers on its own port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_logs_the_banner_and_one_line_per_tool_call() {
+    use std::io::{BufRead as _, BufReader};
+    let dir = tempfile::tempdir().expect("tmp");
+    let metrics_port = free_port();
+    let child = crate::common::binary()
+        .args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen"])
+        .arg(format!("127.0.0.1:{metrics_port}"))
+        .arg("--database-url")
+        .arg(format!("sqlite://{}", dir.path().join("s.db").display()))
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut child = KillOnDrop(child);
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.0.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let next = |pred: &dyn Fn(&str) -> bool| -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).expect("the expected log line");
+            if pred(&line) {
+                return line;
+            }
+        }
+    };
+    let banner = next(&|l| l.contains("bound="));
+    for field in [
+        "url=http://127.0.0.1:",
+        "auth=\"none\"",
+        "get_employee_count (employees:read)",
+        "add_employee (employees:write)",
+        &format!("metrics=127.0.0.1:{metrics_port}"),
+        "network.allow: everyone may connect",
+    ] {
+        assert!(banner.contains(field), "no {field} in {banner}");
+    }
+    let addr = banner
+        .split("bound=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("address")
+        .to_owned();
+    let client = reqwest::Client::new();
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "get_employee_count", "arguments": {"department": "engineering"}}});
+    let res = client
+        .post(format!("http://{addr}/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", crate::common::LEGACY)
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(res.status(), 200);
+    let id = res
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("request id")
+        .to_owned();
+    let line = next(&|l| l.contains("tool call principal="));
+    for field in [
+        "principal=anonymous",
+        "tool=\"get_employee_count\"",
+        "outcome=\"ok\"",
+        "duration_ms=",
+        &format!("correlation_id={id}"),
+    ] {
+        assert!(line.contains(field), "no {field} in {line}");
+    }
+    let text = client
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(sample(&text, OK), Some(1.0), "{text}");
+    child.stop();
+}
