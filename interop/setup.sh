@@ -2,7 +2,7 @@
 # Install the pinned interop tooling: the conformance suites, the TypeScript SDK, the
 # test identity provider (npm `oidc-provider`, interop/oidc_op.mjs) and a local Node 22
 # binary (npm package `node`) into interop/node_modules, the Python MCP SDK into a venv,
-# and the Debian packages the tests use (chromium, nginx, caddy, haproxy). Idempotent:
+# and the Debian packages the tests use (chromium, nginx, caddy, haproxy, prometheus). Idempotent:
 # does nothing when everything is already installed and up to date.
 # `setup.sh debian` installs only the Debian packages.
 #
@@ -33,7 +33,8 @@ quiet() {
 # --- Debian packages --------------------------------------------------------------------
 # chromium (interop/browser.mjs drives the login and consent pages), and the proxies the
 # cargo tests run in front of the connector (tests/it/deploy.rs, replicas.rs): nginx,
-# caddy, haproxy. `apt-get update` runs only when a package is not found in the lists.
+# caddy, haproxy; and prometheus (tests/it/metrics.rs runs `promtool check metrics` on a
+# scrape and a Prometheus server that scrapes the connector). `apt-get update` runs only when a package is not found in the lists.
 # Package scripts do not start the services here (no init system; policy-rc.d where
 # present); the tests run each proxy themselves, on loopback, and stop it.
 debian_packages() {
@@ -43,6 +44,8 @@ debian_packages() {
   for pkg in nginx caddy haproxy; do
     command -v "$pkg" >/dev/null 2>&1 || [[ -x "/usr/sbin/$pkg" ]] || missing+=("$pkg")
   done
+  # The package ships both binaries; promtool is the one the tests call first.
+  command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
   [[ ${#missing[@]} -eq 0 ]] && return 0
   if [[ "$(id -u)" != 0 ]]; then
     log "not installed and this is not root: ${missing[*]}; run 'apt-get install ${missing[*]}' as root" \

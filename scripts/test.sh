@@ -61,7 +61,8 @@ ok
 
 if [[ -n "${TEST_DATABASE_URL:-}" ]]; then backends="SQLite and PostgreSQL"; else backends="SQLite only: TEST_DATABASE_URL is not set"; fi
 step "cargo test ($backends)"
-cargo test --workspace --locked
+# interop/setup.sh installed every tool the tests start: a missing one fails them.
+MCP_CONNECTOR_REQUIRE_TOOLS=1 cargo test --workspace --locked
 ok
 
 if [[ "${SKIP_INTEROP:-0}" == "1" ]]; then

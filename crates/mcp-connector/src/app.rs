@@ -32,6 +32,7 @@ use crate::mcp::transport::{self, Endpoint, EndpointOptions};
 use crate::network::{self, Allowlist, NetworkPolicy, TrustedProxies};
 use crate::store::sessions::DbSessionStore;
 use crate::store::{Db, DbOptions, StoreError};
+use crate::telemetry::Metrics;
 
 /// Name of the server secret that seals cursors.
 const CURSOR_SECRET: &str = "cursor-seal-v1";
@@ -65,6 +66,11 @@ pub struct AppState {
     pub auth: Option<Auth>,
     /// When the state was built (the admin console's uptime).
     pub started: std::time::Instant,
+    /// The metrics registry: enabled when `telemetry.metrics_listen` is
+    /// set. In-process readers (the admin console) use
+    /// [`Metrics::snapshot`]; to count without serving `/metrics`, build
+    /// the state with [`Metrics::new`] in `metrics` instead.
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -81,16 +87,34 @@ impl AppState {
         db.migrate_with(config.wants_demo_rows()).await?;
         let sealer = Sealer::new(&db.server_secret(CURSOR_SECRET).await?);
         let served = served(&config, &db, &sealer).await?;
-        let audit = crate::audit::AuditSink::start(db.clone(), &config.audit);
+        let metrics = if config.metrics_listen.is_some() {
+            Metrics::new()
+        } else {
+            Metrics::disabled()
+        };
+        metrics.register_tools(served.catalog.tools().definitions().map(|t| &*t.name));
+        let audit =
+            crate::audit::AuditSink::start_observed(db.clone(), &config.audit, metrics.clone());
+        if let Some(gauges) = metrics.state() {
+            let sink = audit.clone();
+            gauges.set_audit_queue(Box::new(move || i64::try_from(sink.queue_depth()).ok()));
+            let pools = db.clone();
+            gauges.set_db_pool(Box::new(move || {
+                let (idle, in_use) = pools.pool_connections();
+                (i64::from(idle), i64::from(in_use))
+            }));
+        }
         let auth = Auth::build(&config, &db, &served.catalog.scopes(), &audit).await?;
         let live = Live::new(served);
         // The consent page lists the tools each scope unlocks: what is
         // served now, reloads included.
         let auth = auth.map(|mut a| {
             a.tools = Arc::new(LiveTools(live.clone()));
+            a.metrics = metrics.clone();
             a
         });
         Ok(Self {
+            metrics: metrics.clone(),
             auth,
             mcp: Shared {
                 live,
@@ -106,6 +130,7 @@ impl AppState {
                     .as_ref()
                     .map(|u| Arc::from(u.origin().ascii_serialization())),
                 approval_wait: Duration::from_secs(config.safety.approval_wait_secs),
+                metrics,
             },
             config: Arc::new(config),
             db,
@@ -174,6 +199,8 @@ impl AppState {
             return Err(e);
         }
         let old = self.mcp.live.load();
+        self.metrics
+            .register_tools(served.catalog.tools().definitions().map(|t| &*t.name));
         self.mcp.live.replace(served);
         retire(old, self.config.tool_timeout);
         Ok(())
@@ -316,10 +343,12 @@ pub fn router(state: AppState) -> Router {
             auth: state.auth.clone(),
         },
     );
+    let metrics = state.metrics.clone();
     let policy = EdgePolicy {
         allowed_hosts: c.allowed_hosts.clone().into(),
         allowed_origins: c.allowed_origins.clone().into(),
         max_body_bytes: c.max_body_bytes,
+        metrics: metrics.clone(),
     };
     let request_timeout = c.request_timeout;
     let body_timeout = c.limits.request_body_timeout;
@@ -330,6 +359,7 @@ pub fn router(state: AppState) -> Router {
             .public_origin
             .as_ref()
             .is_some_and(|u| u.scheme() == "https"),
+        metrics: metrics.clone(),
     };
 
     let mut mcp = Router::new()
@@ -366,11 +396,11 @@ pub fn router(state: AppState) -> Router {
     // traffic; the public routes (login, token) are limited per address.
     if let Some(limiter) = rate_limiter {
         mcp = mcp.layer(axum::middleware::from_fn_with_state(
-            limiter.clone(),
+            (limiter.clone(), metrics.clone()),
             rate_limit::enforce,
         ));
         public = public.layer(axum::middleware::from_fn_with_state(
-            limiter,
+            (limiter, metrics.clone()),
             rate_limit::enforce,
         ));
     }
@@ -396,6 +426,11 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(policy, edge::enforce))
         .layer(axum::middleware::from_fn_with_state(network, network::enforce))
+        // Counts every request, refused ones included, by matched route.
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            crate::http::metrics::count,
+        ))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request| {

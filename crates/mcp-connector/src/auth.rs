@@ -140,6 +140,9 @@ pub struct Auth {
     pub display_name: Arc<str>,
     /// The served tools, for the consent page.
     pub tools: Arc<dyn ToolDirectory>,
+    /// Token issuance and refusals are counted here (disabled until the
+    /// app sets the server's registry).
+    pub metrics: crate::telemetry::Metrics,
 }
 
 impl Auth {
@@ -194,6 +197,7 @@ impl Auth {
             id_jag,
             display_name: config.display_name.as_str().into(),
             tools: Arc::new(NoTools),
+            metrics: crate::telemetry::Metrics::disabled(),
             secure_cookies: public.scheme() == "https",
             issuer: issuer.into(),
             resource: resource.into(),

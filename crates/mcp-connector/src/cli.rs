@@ -2,6 +2,7 @@
 
 mod audit;
 mod backup;
+mod banner;
 mod check_config;
 mod client;
 mod doctor;
@@ -219,6 +220,10 @@ struct ServeArgs {
     /// Log format [default: text].
     #[arg(long, value_enum, env = "MCP_CONNECTOR_LOG_FORMAT")]
     log_format: Option<LogFormat>,
+    /// Serve Prometheus metrics at GET /metrics on this separate address, e.g. 127.0.0.1:9464
+    /// ("" turns them off) [default: off].
+    #[arg(long, env = "MCP_CONNECTOR_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
 }
 
 impl ServeArgs {
@@ -230,6 +235,7 @@ impl ServeArgs {
             allow: self.allow.clone(),
             read_only: self.read_only,
             log_format: self.log_format,
+            metrics_listen: self.metrics_listen.clone(),
             ..self.base.overrides()
         };
         Config::load(self.base.config.as_deref(), &overrides)

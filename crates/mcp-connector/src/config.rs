@@ -120,6 +120,8 @@ pub struct Overrides {
     pub read_only: Option<bool>,
     pub log_format: Option<LogFormat>,
     pub auth: Option<AuthMode>,
+    /// `--metrics-listen`; `Some("")` turns metrics off.
+    pub metrics_listen: Option<String>,
 }
 
 /// The validated runtime configuration.
@@ -173,6 +175,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// `[auth]`: how `/mcp` is authenticated.
     pub auth: AuthConfig,
+    /// `telemetry.metrics_listen`: where `GET /metrics` is served; `None` = off.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Which database backend a URL selects.
@@ -260,6 +264,7 @@ impl Default for Config {
             safety: SafetyConfig::default(),
             audit: AuditConfig::default(),
             auth: AuthConfig::default(),
+            metrics_listen: None,
         }
     }
 }
@@ -376,7 +381,13 @@ impl Config {
         )?;
         safety::check_wait(&safety, times.request)?;
 
+        let metrics_listen = metrics_listen(
+            o.metrics_listen.clone().or(file.telemetry.metrics_listen),
+            listen,
+        )?;
+
         Ok(Self {
+            metrics_listen,
             audit,
             auth,
             safety,
@@ -534,6 +545,36 @@ fn merge_presets(
         }
     }
     Ok(presets)
+}
+
+/// `telemetry.metrics_listen`: empty is off; never the MCP listener's
+/// address, so that metrics cannot be reached where the tools are.
+fn metrics_listen(
+    text: Option<String>,
+    listen: SocketAddr,
+) -> Result<Option<SocketAddr>, ConfigError> {
+    const KEY: &str = "telemetry.metrics_listen";
+    let Some(text) = text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let addr: SocketAddr = text.parse().map_err(|_| {
+        ConfigError::invalid(
+            KEY,
+            format!("`{text}` is not a socket address like 127.0.0.1:9464"),
+        )
+    })?;
+    let clash = addr.port() == listen.port()
+        && addr.port() != 0
+        && (addr.ip() == listen.ip() || addr.ip().is_unspecified() || listen.ip().is_unspecified());
+    if clash {
+        return Err(ConfigError::invalid(
+            KEY,
+            format!(
+                "`{text}` is the MCP listener (server.listen = {listen}); metrics need a port of their own"
+            ),
+        ));
+    }
+    Ok(Some(addr))
 }
 
 fn positive(key: &'static str, value: Option<u32>, default: u32) -> Result<u32, ConfigError> {

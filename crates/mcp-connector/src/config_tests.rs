@@ -170,3 +170,31 @@ fn unconfirmed_defaults_to_approve_when_users_sign_in() {
         assert!(err.starts_with(key), "{text}: {err}");
     }
 }
+
+#[test]
+fn metrics_listen_is_off_unless_set_and_never_the_mcp_listener() {
+    assert_eq!(load("").unwrap().metrics_listen, None);
+    assert_eq!(
+        load("[telemetry]\nmetrics_listen = \"\"")
+            .unwrap()
+            .metrics_listen,
+        None
+    );
+    let on = load("[telemetry]\nmetrics_listen = \"127.0.0.1:9464\"").unwrap();
+    assert_eq!(on.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+    for bad in [
+        "[telemetry]\nmetrics_listen = \"nine\"",
+        "[telemetry]\nmetrics_listen = \"127.0.0.1:8000\"",
+        "[server]\nlisten = \"0.0.0.0:9000\"\nallow_unauthenticated_public = true\n[telemetry]\nmetrics_listen = \"127.0.0.1:9000\"",
+    ] {
+        let e = load(bad).unwrap_err().to_string();
+        assert!(e.contains("telemetry.metrics_listen"), "{bad}: {e}");
+    }
+    // The flag wins over the file, and "" turns metrics off.
+    let file = Config::parse_file("[telemetry]\nmetrics_listen = \"127.0.0.1:9464\"").unwrap();
+    let o = Overrides {
+        metrics_listen: Some(String::new()),
+        ..Overrides::default()
+    };
+    assert_eq!(Config::from_parts(file, &o).unwrap().metrics_listen, None);
+}

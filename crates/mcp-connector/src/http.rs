@@ -10,6 +10,7 @@
 pub mod conn;
 pub mod edge;
 pub mod health;
+pub mod metrics;
 pub mod rate_limit;
 pub mod rejection;
 pub mod request_id;

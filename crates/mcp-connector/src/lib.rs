@@ -18,7 +18,8 @@
 //! * [`safety`]: tool output hygiene; [`drift`]: the tool lock file.
 //! * [`audit`]: the hash-chained audit trail of tool calls.
 //! * [`store`]: SQLite and PostgreSQL, with parallel migrations.
-//! * [`telemetry`]: structured logging.
+//! * [`telemetry`]: structured logging and the Prometheus metrics registry
+//!   (a leaf: it imports nothing from the domain, so every layer may count).
 //! * [`wire`]: the wire form of every refusal (JSON-RPC error bodies).
 
 // Tests may unwrap: a panic is the failure report there.

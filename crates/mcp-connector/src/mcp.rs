@@ -11,6 +11,7 @@
 //! Design notes are in `README.md` beside this file.
 
 pub mod approval;
+pub mod call_report;
 pub mod envelope;
 pub mod gate;
 pub mod guard;

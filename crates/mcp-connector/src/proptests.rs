@@ -179,6 +179,7 @@ proptest! {
             allowed_hosts: Arc::from(vec!["tools.example.com".to_owned()]),
             allowed_origins: Arc::from(vec!["https://tools.example.com".to_owned()]),
             max_body_bytes: 1024,
+            metrics: crate::telemetry::Metrics::disabled(),
         };
         let _ = policy.host_allowed(&value);
         let _ = policy.origin_allowed(&value);

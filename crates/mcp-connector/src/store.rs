@@ -236,6 +236,19 @@ impl Db {
         Ok(())
     }
 
+    /// Connections of both pools as (idle, in use), for the metrics.
+    pub fn pool_connections(&self) -> (u32, u32) {
+        fn of<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> (u32, u32) {
+            let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+            (idle, pool.size().saturating_sub(idle))
+        }
+        let ((ri, ru), (wi, wu)) = match self {
+            Self::Sqlite { read, write } => (of(read), of(write)),
+            Self::Postgres { read, write } => (of(read), of(write)),
+        };
+        (ri + wi, ru + wu)
+    }
+
     /// Which backend this is.
     pub fn backend(&self) -> Backend {
         match self {

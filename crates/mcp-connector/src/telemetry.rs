@@ -1,4 +1,10 @@
-//! Structured logging with `tracing`. `RUST_LOG` overrides the default filter.
+//! Structured logging with `tracing` (`RUST_LOG` overrides the default
+//! filter) and the Prometheus metrics ([`metrics`]).
+
+pub mod gauges;
+pub mod metrics;
+
+pub use metrics::Metrics;
 
 use tracing_subscriber::EnvFilter;
 

@@ -22,6 +22,7 @@ use serde_json::{Map, Value, json};
 
 use super::Auth;
 use crate::audit::{AuditError, AuditEvent, AuditKind, AuditSink};
+use crate::telemetry::metrics::AuthRefusal;
 
 /// The subject of the administration verbs run from the command line.
 pub const OPERATOR: &str = "operator";
@@ -472,7 +473,24 @@ impl AuthEvent<'_> {
 /// Record `event`; `Ok` once committed. For events that hand out access:
 /// on `Err` the caller must not complete the action.
 pub async fn record(auth: &Auth, event: AuthEvent<'_>) -> Result<(), AuditError> {
+    count(auth, &event.what);
     record_to(&auth.audit, event).await
+}
+
+/// The refusals among the events, counted in
+/// `mcp_connector_auth_refusals_total` (issued tokens are counted once
+/// handed out, by `/token`).
+fn count(auth: &Auth, what: &What<'_>) {
+    let reason = match what {
+        What::LoginFailed { .. } => AuthRefusal::LoginFailed,
+        What::LoginDisabled { .. } => AuthRefusal::AccountDisabled,
+        What::LoginThrottled { .. } => AuthRefusal::LoginThrottled,
+        What::UpstreamLoginRefused { .. } => AuthRefusal::UpstreamRefused,
+        What::AssertionRefused { .. } => AuthRefusal::AssertionRefused,
+        What::RefreshReuse { .. } | What::CodeReplay { .. } => AuthRefusal::TokenReplay,
+        _ => return,
+    };
+    auth.metrics.auth_refused(reason);
 }
 
 /// [`record`] on a bare sink (the command-line verbs have no [`Auth`]).
@@ -483,6 +501,7 @@ pub async fn record_to(sink: &AuditSink, event: AuthEvent<'_>) -> Result<(), Aud
 /// Record `event` where the outcome stands whether or not it is recorded
 /// (a refusal, a revocation): a failure is logged, not returned.
 pub async fn record_or_log(auth: &Auth, event: AuthEvent<'_>) {
+    count(auth, &event.what);
     let row = event.to_audit();
     let name = row
         .arguments

@@ -41,6 +41,7 @@ use super::issue::ACCESS_PREFIX;
 use super::principal::Principal;
 use super::scope::ScopeSet;
 use crate::network::{ClientIp, Subject};
+use crate::telemetry::metrics::{AuthRefusal, Limit};
 use crate::wire::EdgeError;
 
 /// A validated opaque token is checked against the database again after this.
@@ -63,6 +64,23 @@ enum Refusal {
     Unavailable,
 }
 
+impl Refusal {
+    /// The `reason` label of the refusal. Opaque tokens that are unknown,
+    /// expired, revoked or idle are one reason: the lookup does not tell
+    /// them apart, by design.
+    fn reason(&self) -> AuthRefusal {
+        match self {
+            Self::Missing => AuthRefusal::MissingToken,
+            Self::Ambiguous => AuthRefusal::MalformedToken,
+            Self::Unavailable => AuthRefusal::Unavailable,
+            Self::Invalid(why) if why.contains("malformed") => AuthRefusal::MalformedToken,
+            Self::Invalid(why) if why.contains("another resource") => AuthRefusal::WrongAudience,
+            Self::Invalid(why) if why.contains("has expired") => AuthRefusal::Expired,
+            Self::Invalid(_) => AuthRefusal::BadToken,
+        }
+    }
+}
+
 /// Middleware on `/mcp`: admit requests with a valid bearer token, and
 /// attach the [`Principal`] and the rate-limit [`Subject`] to them.
 ///
@@ -76,6 +94,7 @@ pub async fn require_token(State(auth): State<Auth>, mut req: Request, next: Nex
     if let Some(ip) = ip
         && let Err(wait) = auth.failures.check(&ip, Instant::now())
     {
+        auth.metrics.rate_limited(Limit::AuthFailures);
         tracing::info!(%ip, "request refused: too many failed token checks from this address");
         return EdgeError::RateLimited {
             retry_after_secs: wait,
@@ -94,6 +113,7 @@ pub async fn require_token(State(auth): State<Auth>, mut req: Request, next: Nex
             next.run(req).await
         }
         Err(refusal) => {
+            auth.metrics.auth_refused(refusal.reason());
             if !matches!(refusal, Refusal::Unavailable)
                 && let Some(ip) = ip
             {

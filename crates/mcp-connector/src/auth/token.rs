@@ -91,6 +91,8 @@ async fn issued(
         refresh: tokens.refresh_token.is_some(),
     };
     events::record(auth, what.from_ip(ip)).await?;
+    auth.metrics
+        .token_issued(crate::telemetry::metrics::Grant::of(grant_type));
     Ok(tokens)
 }
 

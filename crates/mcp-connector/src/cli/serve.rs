@@ -12,10 +12,15 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<()> {
     crate::telemetry::init(config.log_format);
     super::runtime()?.block_on(async move {
         let listen = config.listen;
-        let url = config.mcp_url();
         // Read once, before anything starts: a bad file stops start-up.
-        let tls = config.tls.as_ref().map(crate::http::tls::load).transpose()?;
-        let state = AppState::build(config).await.context("starting the connector")?;
+        let tls = config
+            .tls
+            .as_ref()
+            .map(crate::http::tls::load)
+            .transpose()?;
+        let state = AppState::build(config)
+            .await
+            .context("starting the connector")?;
         let live = crate::app::served_lock(&state.mcp.live.load());
         crate::drift::on_start(&state.config.safety, &live, &state.mcp.audit)
             .await
@@ -25,13 +30,27 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {listen}"))?;
         let bound = listener.local_addr()?;
         let shutdown = CancellationToken::new();
+        let metrics = match state.config.metrics_listen {
+            Some(addr) => {
+                let l = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+                    format!("telemetry.metrics_listen: cannot listen on {addr}")
+                })?;
+                let at = l.local_addr()?;
+                let task = crate::http::metrics::serve(l, state.metrics.clone(), shutdown.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = task.await {
+                        tracing::error!(error = %e, "the metrics listener stopped");
+                    }
+                });
+                Some(at)
+            }
+            None => None,
+        };
         install_signal_handlers(shutdown.clone()).context("installing signal handlers")?;
         install_reload(args.clone(), state.clone(), shutdown.clone())
             .context("installing the SIGHUP handler")?;
-        tracing::info!(%bound, endpoint = %url, backend = ?state.db.backend(), sessions = state.config.sessions, "mcp-connector listening");
-        if let Some(warning) = exposure_warning(&state.config, bound) {
-            tracing::warn!(%bound, "{warning}");
-        }
+        // Warnings (no authentication beyond loopback, …) come with it.
+        super::banner::Banner::of(&state, bound, metrics).show();
         match tls {
             Some(tls) => {
                 tracing::info!("terminating TLS (server.tls)");
@@ -165,54 +184,4 @@ fn install_signal_handlers(shutdown: CancellationToken) -> std::io::Result<()> {
         }
     });
     Ok(())
-}
-
-/// The start-up warning for a listener that answers beyond loopback with
-/// `auth.mode = "none"` (allowed only by `network.allow` or
-/// `server.allow_unauthenticated_public`): says which control is left, so
-/// the operator is not told "no authentication" when there is some.
-fn exposure_warning(config: &crate::config::Config, bound: std::net::SocketAddr) -> Option<String> {
-    if bound.ip().is_loopback() || config.auth.mode != crate::config::AuthMode::None {
-        return None;
-    }
-    Some(if config.allow.is_empty() {
-        "listening beyond loopback with auth.mode = \"none\" and no network.allow \
-         (server.allow_unauthenticated_public): anyone who reaches this address gets every tool"
-            .to_owned()
-    } else {
-        format!(
-            "listening beyond loopback with auth.mode = \"none\": only network.allow ({}) \
-             decides who gets the tools",
-            config.allow_entries.join(", ")
-        )
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{AuthMode, Config};
-
-    #[test]
-    fn the_exposure_warning_names_the_control_that_is_left() {
-        let public: std::net::SocketAddr = "0.0.0.0:8000".parse().unwrap();
-        let loopback: std::net::SocketAddr = "127.0.0.1:8000".parse().unwrap();
-        let mut config = Config::default();
-        assert_eq!(exposure_warning(&config, loopback), None);
-        let open = exposure_warning(&config, public).expect("no auth, no allowlist");
-        assert!(open.contains("no network.allow"), "{open}");
-        config.allow = vec!["160.79.104.0/21".parse().unwrap()];
-        config.allow_entries = vec!["anthropic".to_owned()];
-        let allowed = exposure_warning(&config, public).expect("no auth");
-        assert!(
-            allowed.contains("only network.allow (anthropic)"),
-            "{allowed}"
-        );
-        // With OAuth (or external tokens) every call is authenticated: no
-        // warning claims otherwise.
-        for mode in [AuthMode::OAuth, AuthMode::External] {
-            config.auth.mode = mode;
-            assert_eq!(exposure_warning(&config, public), None);
-        }
-    }
 }

@@ -46,6 +46,17 @@ pub struct FileConfig {
     pub safety: SafetySection,
     #[serde(default)]
     pub audit: AuditSection,
+    #[serde(default)]
+    pub telemetry: TelemetrySection,
+}
+
+/// `[telemetry]`: metrics for Prometheus.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySection {
+    /// Address of the separate listener serving `GET /metrics`, e.g.
+    /// `127.0.0.1:9464`; absent or empty turns metrics off.
+    pub metrics_listen: Option<String>,
 }
 
 /// `[audit]`: the audit trail of tool calls.

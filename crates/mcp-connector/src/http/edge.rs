@@ -14,6 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::rejection::EdgeError;
+use crate::telemetry::metrics::NetworkRefusal;
 
 /// What the edge accepts. Built once from the config.
 #[derive(Debug, Clone)]
@@ -23,6 +24,8 @@ pub struct EdgePolicy {
     /// ASCII-serialised origins (`scheme://host[:port]`).
     pub allowed_origins: Arc<[String]>,
     pub max_body_bytes: usize,
+    /// Refused Host and Origin values are counted here.
+    pub metrics: crate::telemetry::Metrics,
 }
 
 /// Loopback names that are always acceptable: a rebinding attack cannot make
@@ -116,10 +119,50 @@ pub async fn enforce(State(policy): State<EdgePolicy>, req: Request, next: Next)
     match policy.check(req.headers(), authority.as_deref()) {
         Ok(()) => next.run(req).await,
         Err(e) => {
-            tracing::info!(reason = %e, "request refused at the edge");
+            let refused = match e {
+                EdgeError::HostNotAllowed => Some((
+                    NetworkRefusal::Host,
+                    req.headers()
+                        .get(header::HOST)
+                        .map(|v| v.as_bytes())
+                        .or(authority.as_deref().map(str::as_bytes)),
+                )),
+                EdgeError::OriginNotAllowed => Some((
+                    NetworkRefusal::Origin,
+                    req.headers().get(header::ORIGIN).map(|v| v.as_bytes()),
+                )),
+                _ => None,
+            };
+            match refused {
+                Some((reason, value)) => {
+                    policy.metrics.network_refused(reason);
+                    let value = shown(value.unwrap_or_default());
+                    tracing::info!(reason = %e, header = reason.as_str(), %value, "request refused at the edge");
+                }
+                None => tracing::info!(reason = %e, "request refused at the edge"),
+            }
             e.into_response()
         }
     }
+}
+
+/// Longest header value put in a log line, in characters.
+const MAX_LOGGED_CHARS: usize = 100;
+
+/// A client's header value as a log can show it: at most
+/// [`MAX_LOGGED_CHARS`] characters, control and non-ASCII characters
+/// escaped (a value cannot forge a log line), `…` when cut.
+fn shown(value: &[u8]) -> String {
+    let text = String::from_utf8_lossy(value);
+    let mut out: String = text
+        .chars()
+        .take(MAX_LOGGED_CHARS)
+        .flat_map(char::escape_default)
+        .collect();
+    if text.chars().nth(MAX_LOGGED_CHARS).is_some() {
+        out.push('…');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -131,7 +174,22 @@ mod tests {
             allowed_hosts: vec!["tools.example.com".to_owned()].into(),
             allowed_origins: vec!["https://tools.example.com".to_owned()].into(),
             max_body_bytes: 10,
+            metrics: crate::telemetry::Metrics::disabled(),
         }
+    }
+
+    #[test]
+    fn logged_values_are_escaped_and_truncated() {
+        assert_eq!(shown(b"evil.example"), "evil.example");
+        assert_eq!(
+            shown(b"a\nINFO forged line\x1b[31m\"q\""),
+            "a\\nINFO forged line\\u{1b}[31m\\\"q\\\""
+        );
+        let long = "x".repeat(500);
+        let s = shown(long.as_bytes());
+        assert_eq!(s.chars().count(), MAX_LOGGED_CHARS + 1);
+        assert!(s.ends_with('…'));
+        assert_eq!(shown(&[0xff, b'a']), "\\u{fffd}a");
     }
 
     #[test]

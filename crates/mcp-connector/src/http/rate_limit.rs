@@ -24,6 +24,8 @@ use axum::response::{IntoResponse as _, Response};
 
 use super::rejection::EdgeError;
 use crate::config::Rate;
+use crate::telemetry::Metrics;
+use crate::telemetry::metrics::Limit;
 
 /// Keys tracked per table before new keys are refused.
 const MAX_KEYS: usize = 100_000;
@@ -177,6 +179,14 @@ impl RateLimiter {
         }
     }
 
+    /// Which limit [`Self::check_request`] applies to `subject`.
+    fn limit_of(&self, subject: &Subject) -> Limit {
+        match (subject, self.authenticated) {
+            (Subject::Client(_), true) => Limit::Addresses,
+            _ => Limit::Requests,
+        }
+    }
+
     /// Admit one call of `tool` by `subject`.
     pub fn check_tool(&self, subject: &Subject, tool: &str) -> Result<(), Limited> {
         match &self.tool_calls {
@@ -189,13 +199,14 @@ impl RateLimiter {
 /// Edge middleware: the per-subject request limit. Runs after the body
 /// limit and before authentication and MCP.
 pub async fn enforce(
-    State(limiter): State<Arc<RateLimiter>>,
+    State((limiter, metrics)): State<(Arc<RateLimiter>, Metrics)>,
     req: Request,
     next: Next,
 ) -> Response {
     if let Some(subject) = Subject::of(req.extensions())
         && let Err(limited) = limiter.check_request(&subject)
     {
+        metrics.rate_limited(limiter.limit_of(&subject));
         tracing::info!(
             ?subject,
             retry_after = limited.retry_after_secs,

@@ -275,7 +275,7 @@ fn pending(tool: &str, a: &Approval, origin: &str) -> Gate {
     );
     let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
     result.structured_content = Some(json!({"approval_url": url, "expires_at": expires}));
-    Gate::Answer(CallToolResponse::Complete(result))
+    Gate::Pending(CallToolResponse::Complete(result))
 }
 
 #[cfg(test)]

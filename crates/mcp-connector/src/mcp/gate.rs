@@ -11,6 +11,9 @@ pub enum Gate {
     /// Answer with this instead of running the tool (a refusal or a request
     /// for the user's input).
     Answer(CallToolResponse),
+    /// Answer with this and run nothing yet: the call waits for a person
+    /// (an approval link, or a request for the user's confirmation).
+    Pending(CallToolResponse),
     /// The request is malformed (a tampered `requestState`): `-32602`.
     Invalid(String),
 }

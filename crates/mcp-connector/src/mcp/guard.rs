@@ -317,7 +317,7 @@ fn ask(tool: &Tool, args: &JsonObject, sealer: &Sealer, context: &str) -> Gate {
         random_token(16)
     );
     let state = sealer.seal(context, payload.as_bytes());
-    Gate::Answer(CallToolResponse::InputRequired(InputRequiredResult::new(
+    Gate::Pending(CallToolResponse::InputRequired(InputRequiredResult::new(
         Some(requests),
         Some(state),
     )))

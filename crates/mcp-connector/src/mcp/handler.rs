@@ -25,12 +25,14 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use tokio::sync::broadcast;
 use tokio_util::task::TaskTracker;
 
+use super::call_report::CallReport;
 use super::guard::{self, Gate};
 use super::live::{Decided, Served};
 use super::pagination::page;
 use crate::auth::Principal;
 use crate::catalog::CatalogError;
 use crate::catalog::tools::{ToolCtx, ToolError};
+use crate::telemetry::metrics::Outcome;
 
 /// State shared by every handler instance.
 #[derive(Clone)]
@@ -53,6 +55,8 @@ pub struct Shared {
     pub public_origin: Option<Arc<str>>,
     /// `safety.approval_wait_secs`.
     pub approval_wait: Duration,
+    /// Tool calls are counted here (see [`crate::telemetry::metrics`]).
+    pub metrics: crate::telemetry::Metrics,
 }
 
 /// Serves one session (or one stateless request).
@@ -199,6 +203,7 @@ impl ConnectorHandler {
         request: CallToolRequestParams,
         ctx: RequestContext<RoleServer>,
         audit: Option<&mut crate::audit::CallAudit>,
+        report: &mut CallReport,
     ) -> Result<CallToolResponse, McpError> {
         // A tool hidden by policy (read-only mode, disabled) is refused
         // exactly like one that does not exist. The snapshot is the one the
@@ -210,6 +215,7 @@ impl ConnectorHandler {
             .filter(|t| served.policy.serves(&t.def))
             .filter(|t| Self::visible_to(&served, &t.def, principal))
         else {
+            report.known = false;
             return Err(McpError::invalid_params(
                 format!("Unknown tool: {}", request.name),
                 None,
@@ -263,7 +269,12 @@ impl ConnectorHandler {
         match gate.await {
             Gate::Proceed => {}
             Gate::Answer(answer) => {
-                tracing::info!(tool = %request.name, "destructive tool not run: confirmation needed or refused");
+                tracing::debug!(tool = %request.name, "destructive tool not run: refused or declined");
+                return Ok(answer);
+            }
+            Gate::Pending(answer) => {
+                tracing::debug!(tool = %request.name, "destructive tool not run yet: waiting for a person");
+                report.outcome = Outcome::ApprovalPending;
                 return Ok(answer);
             }
             Gate::Invalid(message) => return Err(McpError::invalid_params(message, None)),
@@ -273,35 +284,46 @@ impl ConnectorHandler {
         let outcome = tokio::select! {
             r = tokio::time::timeout(timeout, call) => r.unwrap_or(Err(ToolError::Timeout(timeout))),
             () = cancelled.cancelled() => {
-                tracing::info!(tool = %request.name, "tool call cancelled by the client");
+                report.outcome = Outcome::ToolError;
+                report.ran_for = Some(started.elapsed());
+                tracing::debug!(tool = %request.name, "tool call cancelled by the client");
                 return Err(McpError::internal_error("request cancelled", None));
             }
         };
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        // The one log line of the call is written by `CallReport::finish`.
+        report.ran_for = Some(started.elapsed());
+        report.outcome = Outcome::ToolError;
         let mut result = match outcome {
             Ok(CallToolResponse::Complete(result)) => {
-                tracing::info!(tool = %request.name, elapsed_ms, is_error = result.is_error.unwrap_or(false), "tool call");
+                if !result.is_error.unwrap_or(false) {
+                    report.outcome = Outcome::Ok;
+                }
                 result
             }
             Ok(other) => {
-                tracing::info!(tool = %request.name, elapsed_ms, "tool call needs client input");
+                // The tool asks the client for input (an elicitation): it ran.
+                report.outcome = Outcome::Ok;
                 return Ok(other);
             }
             Err(ToolError::MissingCapability(caps)) => {
+                report.outcome = Outcome::Refused;
                 return Err(McpError::missing_required_client_capability(*caps));
             }
             Err(ToolError::InvalidParams(message)) => {
+                report.outcome = Outcome::Refused;
                 return Err(McpError::invalid_params(message, None));
             }
             Err(ToolError::Internal(e)) => {
                 let reference = internal_reference("tool call", &e);
-                tracing::info!(tool = %request.name, elapsed_ms, error_ref = %reference, "tool call failed");
                 CallToolResult::error(vec![ContentBlock::text(format!(
                     "The tool failed because of an internal error (reference {reference}). Try again later."
                 ))])
             }
             Err(e) => {
-                tracing::info!(tool = %request.name, elapsed_ms, "tool call refused: {e}");
+                if matches!(e, ToolError::Refused(_)) {
+                    report.outcome = Outcome::Refused;
+                }
+                tracing::debug!(tool = %request.name, "tool call refused: {e}");
                 CallToolResult::error(vec![ContentBlock::text(e.to_string())])
             }
         };
@@ -393,11 +415,17 @@ impl ServerHandler for ConnectorHandler {
         // database under a pending record.
         let _in_flight = self.shared.in_flight.token();
         let mut audit = self.shared.audit.begin_call(&request, &ctx);
-        let response = self.run_tool(request, ctx, audit.as_mut()).await;
-        match audit {
+        let mut report = CallReport::begin(&ctx);
+        let name = request.name.clone();
+        let response = self
+            .run_tool(request, ctx, audit.as_mut(), &mut report)
+            .await;
+        let response = match audit {
             Some(audit) => audit.finish(response).await,
             None => response,
-        }
+        };
+        report.finish(&self.shared.metrics, &name, response.is_ok());
+        response
     }
 
     async fn list_resources(

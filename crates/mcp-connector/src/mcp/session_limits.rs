@@ -73,6 +73,12 @@ impl SessionLimits {
         self.manager.sessions.read().await.len()
     }
 
+    /// [`Self::open`] without waiting (for the metrics at scrape time);
+    /// `None` while the session map is being written.
+    pub fn open_now(&self) -> Option<usize> {
+        self.manager.sessions.try_read().ok().map(|m| m.len())
+    }
+
     /// Reserve a place for a new session, or the `Retry-After` seconds.
     pub async fn reserve(&self) -> Result<Reservation<'_>, u64> {
         let _gate = self.gate.lock().await;

@@ -30,6 +30,7 @@ use super::live::{Decided, Served};
 use super::session_limits::{Freshness, SessionLimits};
 use crate::http::rate_limit::{RateLimiter, Subject};
 use crate::http::stream::idle_event_stream;
+use crate::telemetry::metrics::{AuthRefusal, Limit, Outcome};
 
 type Service = StreamableHttpService<ConnectorHandler, LocalSessionManager>;
 
@@ -85,6 +86,15 @@ impl Endpoint {
                 opts.limits.session_max_lifetime,
             ))
         });
+        if let (Some(gauges), Some(limits)) = (shared.metrics.state(), &session_limits) {
+            let limits = Arc::downgrade(limits);
+            gauges.set_sessions(Box::new(move || {
+                limits
+                    .upgrade()
+                    .and_then(|l| l.open_now())
+                    .map(|n| n as i64)
+            }));
+        }
         let make = |json_response: bool| {
             let mut config = StreamableHttpServerConfig::default()
                 // Host and Origin are checked at our edge for every route,
@@ -181,7 +191,12 @@ pub async fn handle(State(ep): State<Endpoint>, req: Request) -> Response {
     // One snapshot per request: the scope check here and the handler
     // (through `Decided`) decide with the same tools and policy.
     let served = ep.mcp.live.load();
+    let metrics = &ep.mcp.metrics;
     if let Some(res) = scope_check(&ep, &served, &parts, &env) {
+        metrics.auth_refused(AuthRefusal::InsufficientScope);
+        if let Some(tool) = &env.tool {
+            metrics.tool_call(tool, Outcome::Refused, None);
+        }
         return res;
     }
     parts.extensions.insert(Decided(served));
@@ -189,6 +204,8 @@ pub async fn handle(State(ep): State<Endpoint>, req: Request) -> Response {
         && let Some(subject) = Subject::of(&parts.extensions)
         && let Err(limited) = limiter.check_tool(&subject, tool)
     {
+        metrics.rate_limited(Limit::ToolCalls);
+        metrics.tool_call(tool, Outcome::RateLimited, None);
         tracing::info!(?subject, tool, "tool call refused: rate limit");
         return too_many(
             StatusCode::TOO_MANY_REQUESTS,
@@ -207,6 +224,7 @@ pub async fn handle(State(ep): State<Endpoint>, req: Request) -> Response {
             None if env.method.as_deref() == Some("initialize") => match limits.reserve().await {
                 Ok(r) => reservation = Some(r),
                 Err(retry_after) => {
+                    metrics.rate_limited(Limit::Sessions);
                     tracing::warn!("initialize refused: session limit reached");
                     return too_many(
                         StatusCode::SERVICE_UNAVAILABLE,

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse as _, Response};
 use ipnet::IpNet;
 
 use super::client_ip::{ClientIp, TrustedProxies};
+use crate::telemetry::metrics::NetworkRefusal;
 use crate::wire::EdgeError;
 
 /// The addresses allowed to connect. Empty means everyone.
@@ -40,6 +41,8 @@ pub struct NetworkPolicy {
     pub proxies: TrustedProxies,
     /// `server.public_url` is https: a trusted proxy should say so.
     pub https_public: bool,
+    /// Refused addresses are counted here.
+    pub metrics: crate::telemetry::Metrics,
 }
 
 /// Response header naming a proxy misconfiguration that does not stop the
@@ -79,12 +82,14 @@ pub async fn enforce(
     let Some(peer) = peer else {
         // Without a peer address there is nothing to check against.
         if policy.allow.is_active() {
+            policy.metrics.network_refused(NetworkRefusal::Allowlist);
             return EdgeError::AddressNotAllowed.into_response();
         }
         return next.run(req).await;
     };
     let ip = policy.proxies.client_ip(peer, req.headers());
     if !policy.allow.allows(ip) {
+        policy.metrics.network_refused(NetworkRefusal::Allowlist);
         tracing::info!(client_ip = %ip, "request refused: address not allowed");
         return EdgeError::AddressNotAllowed.into_response();
     }

@@ -15,7 +15,7 @@ use crate::idp::Jar;
 use crate::oauth_flow::{PASSWORD, READ, WRITE, add_client, add_user, field, mint};
 
 /// A user's token for a new client named `client`: (token, client id).
-async fn token_for(srv: &TestServer, user_id: &str, client: &str) -> (String, String) {
+pub(crate) async fn token_for(srv: &TestServer, user_id: &str, client: &str) -> (String, String) {
     let (client_id, _) = add_client(srv, client, &[crate::oauth_flow::REDIRECT], false).await;
     let (token, _) = mint(srv, &client_id, Some(user_id), &format!("{READ} {WRITE}")).await;
     (token, client_id)
@@ -39,7 +39,7 @@ async fn call(srv: &TestServer, token: &str, tool: &str, args: Value) -> Value {
         .unwrap_or_else(|| panic!("no result: {reply}"))
 }
 
-async fn remove(srv: &TestServer, token: &str, id: i64) -> Value {
+pub(crate) async fn remove(srv: &TestServer, token: &str, id: i64) -> Value {
     call(srv, token, "remove_employee", json!({"id": id})).await
 }
 
@@ -55,7 +55,7 @@ async fn engineering(srv: &TestServer, token: &str) -> i64 {
 }
 
 /// The approval link of a pending answer (and checks its shape).
-fn link(srv: &TestServer, r: &Value) -> String {
+pub(crate) fn link(srv: &TestServer, r: &Value) -> String {
     assert_eq!(r["isError"], false, "an ordinary result: {r}");
     let url = r["structuredContent"]["approval_url"]
         .as_str()

@@ -94,6 +94,9 @@ pub struct TestServer {
     pub backend: Backend,
     /// The server's state (database, authentication), for set-up and checks.
     pub state: AppState,
+    /// `http://ADDR/metrics` when the config sets `metrics_listen`
+    /// (bound like the server: `127.0.0.1:0` gets a free port).
+    pub metrics_url: Option<String>,
     pub shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
@@ -198,8 +201,21 @@ impl TestServer {
         if opts.auth != AuthMode::None && config.public_origin.is_none() {
             config.public_origin = Some(url::Url::parse(&format!("http://{addr}")).expect("url"));
         }
+        let metrics_listen = config.metrics_listen;
         let state = AppState::build(config).await.expect("server state");
         let shutdown = CancellationToken::new();
+        let mut metrics_url = None;
+        if let Some(addr) = metrics_listen {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .expect("bind metrics");
+            metrics_url = Some(format!("http://{}/metrics", l.local_addr().expect("addr")));
+            tokio::spawn(mcp_connector::http::metrics::serve(
+                l,
+                state.metrics.clone(),
+                shutdown.clone(),
+            ));
+        }
         let task = tokio::spawn(serve(listener, state.clone(), shutdown.clone()));
         let base = format!("http://{addr}");
         Self {
@@ -212,6 +228,7 @@ impl TestServer {
             database_url,
             backend,
             state,
+            metrics_url,
             shutdown,
             task: Some(task),
             _dir: dir,

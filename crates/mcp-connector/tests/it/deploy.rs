@@ -28,13 +28,21 @@ pub fn repo_file(path: &str) -> PathBuf {
         .join(path)
 }
 
-/// Whether `program` is installed; when not, say so visibly.
+/// Whether `program` is installed; when not, say so visibly. Under
+/// `scripts/test.sh` (which installs every tool first and sets
+/// `MCP_CONNECTOR_REQUIRE_TOOLS=1`) a missing tool fails the test instead:
+/// CI never passes by skipping.
 pub fn installed(program: &str) -> bool {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
+    if !found && std::env::var_os("MCP_CONNECTOR_REQUIRE_TOOLS").is_some_and(|v| v == "1") {
+        panic!(
+            "`{program}` is not installed, and MCP_CONNECTOR_REQUIRE_TOOLS=1 (run interop/setup.sh)"
+        );
+    }
     if !found {
         eprintln!(
             "SKIPPED: `{program}` is not installed (interop/setup.sh installs it: apt-get install {program})"

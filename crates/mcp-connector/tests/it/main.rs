@@ -27,6 +27,7 @@ mod first_run;
 mod guarded_writes;
 mod id_jag;
 mod limits;
+mod metrics;
 mod network;
 mod oauth_admin;
 mod oauth_audit;
