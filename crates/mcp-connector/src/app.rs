@@ -99,6 +99,7 @@ impl AppState {
                 hygiene: Arc::new(config.safety.hygiene()),
                 audit,
                 db: db.clone(),
+                tasks: Default::default(),
             },
             config: Arc::new(config),
             db,

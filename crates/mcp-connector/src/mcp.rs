@@ -14,6 +14,7 @@ pub mod handler;
 pub mod live;
 pub mod pagination;
 pub mod session_limits;
+pub mod tasks;
 pub mod transport;
 
 /// The `_meta` key that marks a 2026-07-28 (stateless, per-request) request.

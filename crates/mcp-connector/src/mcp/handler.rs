@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use mcp_connector_security::{Sealer, random_token};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
-    ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation, InitializeResult,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ClientCapabilities,
+    CompleteRequestParams, CompleteResult, ContentBlock, GetPromptRequestParams, GetTaskParams,
+    GetTaskResult, UpdateTaskParams, GetPromptResponse, Implementation, InitializeResult,
     ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
     LoggingLevel, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
     ReadResourceResponse, ServerCapabilities, SetLevelRequestParams, SubscribeRequestParams,
@@ -48,6 +49,8 @@ pub struct Shared {
     pub audit: crate::audit::AuditSink,
     /// The database: one-time confirmation states, tasks.
     pub db: crate::store::Db,
+    /// Tasks running on this replica (their state is in `db`).
+    pub tasks: super::tasks::LocalTasks,
 }
 
 /// Serves one session (or one stateless request).
@@ -183,7 +186,7 @@ impl ConnectorHandler {
         &self,
         request: CallToolRequestParams,
         ctx: RequestContext<RoleServer>,
-        audit: Option<&mut crate::audit::CallAudit>,
+        audit: &mut Option<crate::audit::CallAudit>,
     ) -> Result<CallToolResponse, McpError> {
         // A tool hidden by policy (read-only mode, disabled) is refused
         // exactly like one that does not exist.
@@ -246,6 +249,21 @@ impl ConnectorHandler {
             }
             Gate::Invalid(message) => return Err(McpError::invalid_params(message, None)),
         }
+        if let Some(mode) = &tool.task {
+            if tool_ctx.client_capabilities.supports_tasks() {
+                if let Some(reply) = mode.before.as_ref().and_then(|before| before(&tool_ctx)) {
+                    return Ok(reply);
+                }
+                // The task's outcome is audited when it settles.
+                let audit = audit.take();
+                return super::tasks::create(&self.shared, tool, tool_ctx, arguments, audit).await;
+            }
+            if mode.required {
+                return Err(McpError::missing_required_client_capability(
+                    ClientCapabilities::builder().enable_tasks().build(),
+                ));
+            }
+        }
         let call = tool.call(tool_ctx, arguments);
         let timeout = self.shared.tool_timeout;
         let outcome = tokio::select! {
@@ -288,7 +306,7 @@ impl ConnectorHandler {
         let hygiene =
             crate::safety::hygiene::apply(&mut result, &request.name, &self.shared.hygiene);
         hygiene.log(&request.name);
-        if let Some(audit) = audit {
+        if let Some(audit) = audit.as_mut() {
             audit.set_flags(hygiene.flag_names());
         }
         Ok(result.into())
@@ -313,6 +331,9 @@ impl ServerHandler for ConnectorHandler {
             .enable_tool_list_changed();
         if served.catalog.supports_subscriptions() {
             resources = resources.enable_resources_subscribe();
+        }
+        if served.catalog.tools().has_tasks() {
+            resources = resources.enable_tasks();
         }
         let mut implementation = Implementation::new(id.name, env!("CARGO_PKG_VERSION"));
         implementation.title = Some(id.title.to_owned());
@@ -371,7 +392,7 @@ impl ServerHandler for ConnectorHandler {
         // database under a pending record.
         let _in_flight = self.shared.in_flight.token();
         let mut audit = self.shared.audit.begin_call(&request, &ctx);
-        let response = self.run_tool(request, ctx, audit.as_mut()).await;
+        let response = self.run_tool(request, ctx, &mut audit).await;
         match audit {
             Some(audit) => audit.finish(response).await,
             None => response,
@@ -527,6 +548,31 @@ impl ServerHandler for ConnectorHandler {
                 context.peer,
             ));
         }
+    }
+
+    /// `tasks/get` (rmcp has checked that the client declared the extension).
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, McpError> {
+        super::tasks::get(&self.shared, &request.task_id, &ctx).await
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        super::tasks::update(&self.shared, &request.task_id, request.input_responses, ctx).await
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        super::tasks::cancel(&self.shared, &request.task_id, &ctx).await
     }
 
     #[allow(deprecated)]
