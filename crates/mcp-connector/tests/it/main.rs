@@ -50,6 +50,7 @@ mod safety;
 mod sessions;
 mod shutdown;
 mod store;
+mod tasks;
 mod tls;
 mod upstream_fake;
 mod upstream_op;
