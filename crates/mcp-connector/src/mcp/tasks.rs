@@ -36,8 +36,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::handler::{Shared, principal};
 use crate::audit::CallAudit;
-use crate::catalog::tools::{ToolEntry, ToolError};
 use crate::catalog::ToolCtx;
+use crate::catalog::tools::{ToolEntry, ToolError};
 use crate::store::tasks::{self as store, Settled, TaskRow};
 
 /// How long a task stays readable after it was created (`ttlMs`).
@@ -159,10 +159,7 @@ pub async fn create(
         arguments: Value::Object(arguments.clone()).to_string(),
         status: "working".into(),
         input_requests: None,
-        input_responses: ctx
-            .input_responses
-            .as_ref()
-            .map(|r| json!(r).to_string()),
+        input_responses: ctx.input_responses.as_ref().map(|r| json!(r).to_string()),
         result: None,
         error: None,
         created_at: now,
@@ -327,8 +324,7 @@ async fn load(
 }
 
 fn parse<T: serde::de::DeserializeOwned>(text: Option<&str>) -> Result<T, McpError> {
-    serde_json::from_str(text.unwrap_or("null"))
-        .map_err(|e| internal("decoding a stored task", &e))
+    serde_json::from_str(text.unwrap_or("null")).map_err(|e| internal("decoding a stored task", &e))
 }
 
 /// `tasks/get`: the task with its result, error or open input requests.
@@ -456,7 +452,10 @@ async fn resume_task(
     let arguments: Result<JsonObject, _> = serde_json::from_str(&row.arguments);
     let (Some(tool), Ok(arguments)) = (tool.filter(|t| served.policy.serves(&t.def)), arguments)
     else {
-        let gone = failed(&McpError::invalid_params("The task's tool is no longer served", None));
+        let gone = failed(&McpError::invalid_params(
+            "The task's tool is no longer served",
+            None,
+        ));
         if let Err(e) = store::settle(&shared.db, &row.id, &gone, now_ms()).await {
             tracing::error!(task = %row.id, error = %e, "task state not stored");
         }

@@ -55,7 +55,11 @@ pub(super) fn ask(requests: Vec<(&str, InputRequest)>, state: Option<String>) ->
 }
 
 /// The accepted elicitation content field `field` of answer `key`, if any.
-pub(super) fn accepted(responses: Option<&InputResponses>, key: &str, field: &str) -> Option<Value> {
+pub(super) fn accepted(
+    responses: Option<&InputResponses>,
+    key: &str,
+    field: &str,
+) -> Option<Value> {
     let answer = responses?.get(key)?;
     if answer.get("action")?.as_str()? != "accept" {
         return None;

@@ -48,8 +48,7 @@ fn optional() -> TaskMode {
 }
 
 fn name_of(ctx: &ToolCtx, key: &str) -> Option<String> {
-    accepted(ctx.input_responses.as_ref(), key, "name")
-        .and_then(|v| v.as_str().map(str::to_owned))
+    accepted(ctx.input_responses.as_ref(), key, "name").and_then(|v| v.as_str().map(str::to_owned))
 }
 
 /// Register the task fixtures.
@@ -61,14 +60,20 @@ pub(super) fn register(t: &mut ToolSet) -> Result<(), RegisterError> {
         |_ctx, a: Greet| async move { Ok(text(format!("Hello, {}!", a.name))) },
     )?;
     t.add_raw(
-        spec("slow_compute", "Sleeps `seconds` seconds, then answers (a task)"),
+        spec(
+            "slow_compute",
+            "Sleeps `seconds` seconds, then answers (a task)",
+        ),
         object(json!({"type": "object", "properties": {
             "seconds": {"type": "number", "minimum": 0, "maximum": MAX_SECONDS},
             "label": {"type": "string"}}})),
         None,
         |_ctx, a: Compute| async move {
             if !(0.0..=MAX_SECONDS).contains(&a.seconds) {
-                return Err(ToolError::invalid("seconds", format!("must be between 0 and {MAX_SECONDS}")));
+                return Err(ToolError::invalid(
+                    "seconds",
+                    format!("must be between 0 and {MAX_SECONDS}"),
+                ));
             }
             tokio::time::sleep(Duration::from_secs_f64(a.seconds)).await;
             let label = a.label.unwrap_or_default();
@@ -77,12 +82,17 @@ pub(super) fn register(t: &mut ToolSet) -> Result<(), RegisterError> {
     )?;
     t.run_as_task("slow_compute", optional())?;
     t.add_raw(
-        spec("failing_job", "Fails after a second with a tool error (a task only)"),
+        spec(
+            "failing_job",
+            "Fails after a second with a tool error (a task only)",
+        ),
         no_params(),
         None,
         |_ctx, _: JsonObject| async move {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            Ok(CallToolResult::error(vec![ContentBlock::text("The job failed on purpose.")]))
+            Ok(CallToolResult::error(vec![ContentBlock::text(
+                "The job failed on purpose.",
+            )]))
         },
     )?;
     t.run_as_task(
@@ -93,7 +103,10 @@ pub(super) fn register(t: &mut ToolSet) -> Result<(), RegisterError> {
         },
     )?;
     t.add_raw(
-        spec("protocol_error_job", "Fails with an internal (protocol) error (a task)"),
+        spec(
+            "protocol_error_job",
+            "Fails with an internal (protocol) error (a task)",
+        ),
         no_params(),
         None,
         |_ctx, _: JsonObject| async move {
@@ -139,13 +152,18 @@ pub(super) fn register(t: &mut ToolSet) -> Result<(), RegisterError> {
     )?;
     t.run_as_task("multi_input", optional())?;
     t.add_raw(
-        spec("test_tool_with_task", "Asks a name by multi round-trip, then greets from a task"),
+        spec(
+            "test_tool_with_task",
+            "Asks a name by multi round-trip, then greets from a task",
+        ),
         no_params(),
         None,
         |ctx: ToolCtx, _: JsonObject| async move {
             match name_of(&ctx, "user_name") {
                 Some(name) => Ok(text(format!("Hello, {name}! (from a task)"))),
-                None => Err(ToolError::InvalidParams("the user's name is missing".into())),
+                None => Err(ToolError::InvalidParams(
+                    "the user's name is missing".into(),
+                )),
             }
         },
     )?;
@@ -155,7 +173,10 @@ pub(super) fn register(t: &mut ToolSet) -> Result<(), RegisterError> {
             required: true,
             before: Some(Arc::new(|ctx: &ToolCtx| {
                 name_of(ctx, "user_name").is_none().then(|| {
-                    ask(vec![("user_name", elicit("What is your name?", "name", "string"))], None)
+                    ask(
+                        vec![("user_name", elicit("What is your name?", "name", "string"))],
+                        None,
+                    )
                 })
             })),
         },
