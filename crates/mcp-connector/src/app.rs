@@ -131,6 +131,7 @@ impl AppState {
                     .map(|u| Arc::from(u.origin().ascii_serialization())),
                 approval_wait: Duration::from_secs(config.safety.approval_wait_secs),
                 metrics,
+                tasks: Default::default(),
             },
             config: Arc::new(config),
             db,

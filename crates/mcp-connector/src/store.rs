@@ -12,6 +12,7 @@ pub mod company;
 pub mod oauth;
 pub mod secrets;
 pub mod sessions;
+pub mod tasks;
 
 use std::str::FromStr as _;
 use std::time::Duration;

@@ -75,6 +75,8 @@ pub enum RegisterError {
     Duplicate(String),
     #[error("tool `{0}` has an input schema whose type is not \"object\"")]
     SchemaNotObject(String),
+    #[error("tool `{0}` is not registered")]
+    Unknown(String),
 }
 
 /// Static description of a tool.
@@ -216,11 +218,29 @@ pub type ToolReply = CallToolResponse;
 type Handler =
     dyn Fn(ToolCtx, JsonObject) -> BoxFuture<'static, Result<ToolReply, ToolError>> + Send + Sync;
 
+/// A synchronous first step of a task tool: a reply (typically a request for
+/// the client's input) to give before any task exists, or `None` to go on.
+pub type BeforeTask = dyn Fn(&ToolCtx) -> Option<ToolReply> + Send + Sync;
+
+/// How a tool runs as a task (tasks extension, SEP-2663). For a client that
+/// declared the extension, the call returns a task at once and the tool runs
+/// in the background; its state is in the database.
+#[derive(Clone)]
+pub struct TaskMode {
+    /// Without the client's tasks extension the call is refused (`-32021`)
+    /// instead of running synchronously.
+    pub required: bool,
+    /// Run before the task is created (multi round-trip input first).
+    pub before: Option<Arc<BeforeTask>>,
+}
+
 /// One registered tool.
 #[derive(Clone)]
 pub struct ToolEntry {
     pub def: Tool,
     handler: Arc<Handler>,
+    /// `Some` for a tool that can run as a task.
+    pub task: Option<TaskMode>,
 }
 
 impl ToolEntry {
@@ -313,8 +333,28 @@ impl ToolSet {
         });
         self.by_name
             .insert(spec.name.to_owned(), self.entries.len());
-        self.entries.push(ToolEntry { def, handler });
+        self.entries.push(ToolEntry {
+            def,
+            handler,
+            task: None,
+        });
         Ok(())
+    }
+
+    /// Let the registered tool `name` run as a task.
+    pub fn run_as_task(&mut self, name: &str, mode: TaskMode) -> Result<(), RegisterError> {
+        let i = *self
+            .by_name
+            .get(name)
+            .ok_or_else(|| RegisterError::Unknown(name.to_owned()))?;
+        self.entries[i].task = Some(mode);
+        Ok(())
+    }
+
+    /// Whether any tool can run as a task (the server then offers the
+    /// tasks extension).
+    pub fn has_tasks(&self) -> bool {
+        self.entries.iter().any(|e| e.task.is_some())
     }
 
     /// Register a tool built at run time (config-declared): a complete
@@ -340,6 +380,7 @@ impl ToolSet {
         self.entries.push(ToolEntry {
             def,
             handler: Arc::new(f),
+            task: None,
         });
         Ok(())
     }

@@ -8,6 +8,7 @@
 #![allow(deprecated)]
 
 mod mrtr;
+mod tasks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,7 +38,7 @@ pub struct Conformance {
     tools: ToolSet,
 }
 
-fn object(v: Value) -> Arc<JsonObject> {
+pub(super) fn object(v: Value) -> Arc<JsonObject> {
     Arc::new(match v {
         Value::Object(m) => m,
         _ => JsonObject::new(),
@@ -109,6 +110,7 @@ impl Conformance {
         client_features(&mut t)?;
         transport_features(&mut t)?;
         mrtr::register(&mut t, sealer)?;
+        tasks::register(&mut t)?;
         Ok(Self { tools: t })
     }
 }

@@ -7,18 +7,21 @@
 // every older revision we serve, so we keep implementing it.
 #![allow(deprecated)]
 
+pub mod tasks;
+
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mcp_connector_security::{Sealer, random_token};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
-    ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation, InitializeResult,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-    LoggingLevel, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
-    ReadResourceResponse, ServerCapabilities, SetLevelRequestParams, SubscribeRequestParams,
-    SubscriptionFilter, UnsubscribeRequestParams,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ClientCapabilities,
+    CompleteRequestParams, CompleteResult, ContentBlock, GetPromptRequestParams, GetPromptResponse,
+    GetTaskParams, GetTaskResult, Implementation, InitializeResult, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, LoggingLevel,
+    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ServerCapabilities, SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
+    UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, Peer, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -57,6 +60,8 @@ pub struct Shared {
     pub approval_wait: Duration,
     /// Tool calls are counted here (see [`crate::telemetry::metrics`]).
     pub metrics: crate::telemetry::Metrics,
+    /// Tasks running on this replica (their state is in `db`).
+    pub tasks: tasks::LocalTasks,
 }
 
 /// Serves one session (or one stateless request).
@@ -202,7 +207,7 @@ impl ConnectorHandler {
         &self,
         request: CallToolRequestParams,
         ctx: RequestContext<RoleServer>,
-        audit: Option<&mut crate::audit::CallAudit>,
+        audit: &mut Option<crate::audit::CallAudit>,
         report: &mut CallReport,
     ) -> Result<CallToolResponse, McpError> {
         // A tool hidden by policy (read-only mode, disabled) is refused
@@ -279,6 +284,26 @@ impl ConnectorHandler {
             }
             Gate::Invalid(message) => return Err(McpError::invalid_params(message, None)),
         }
+        if let Some(mode) = &tool.task {
+            if tool_ctx.client_capabilities.supports_tasks() {
+                if let Some(reply) = mode.before.as_ref().and_then(|before| before(&tool_ctx)) {
+                    return Ok(reply);
+                }
+                // The task's outcome is audited when it settles.
+                let audit = audit.take();
+                let created =
+                    tasks::create(&self.shared, tool.clone(), tool_ctx, arguments, audit).await;
+                if created.is_ok() {
+                    report.outcome = Outcome::Ok;
+                }
+                return created;
+            }
+            if mode.required {
+                return Err(McpError::missing_required_client_capability(
+                    ClientCapabilities::builder().enable_tasks().build(),
+                ));
+            }
+        }
         let call = tool.call(tool_ctx, arguments);
         let timeout = self.shared.tool_timeout;
         let outcome = tokio::select! {
@@ -332,7 +357,7 @@ impl ConnectorHandler {
         let hygiene =
             crate::safety::hygiene::apply(&mut result, &request.name, &self.shared.hygiene);
         hygiene.log(&request.name);
-        if let Some(audit) = audit {
+        if let Some(audit) = audit.as_mut() {
             audit.set_flags(hygiene.flag_names());
         }
         Ok(result.into())
@@ -357,6 +382,9 @@ impl ServerHandler for ConnectorHandler {
             .enable_tool_list_changed();
         if served.catalog.supports_subscriptions() {
             resources = resources.enable_resources_subscribe();
+        }
+        if served.catalog.tools().has_tasks() {
+            resources = resources.enable_tasks();
         }
         let mut implementation = Implementation::new(id.name, env!("CARGO_PKG_VERSION"));
         implementation.title = Some(id.title.to_owned());
@@ -417,9 +445,7 @@ impl ServerHandler for ConnectorHandler {
         let mut audit = self.shared.audit.begin_call(&request, &ctx);
         let mut report = CallReport::begin(&ctx);
         let name = request.name.clone();
-        let response = self
-            .run_tool(request, ctx, audit.as_mut(), &mut report)
-            .await;
+        let response = self.run_tool(request, ctx, &mut audit, &mut report).await;
         let response = match audit {
             Some(audit) => audit.finish(response).await,
             None => response,
@@ -577,6 +603,31 @@ impl ServerHandler for ConnectorHandler {
                 context.peer,
             ));
         }
+    }
+
+    /// `tasks/get` (rmcp has checked that the client declared the extension).
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, McpError> {
+        tasks::get(&self.shared, &request.task_id, &ctx).await
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        tasks::update(&self.shared, &request.task_id, request.input_responses, ctx).await
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        tasks::cancel(&self.shared, &request.task_id, &ctx).await
     }
 
     #[allow(deprecated)]

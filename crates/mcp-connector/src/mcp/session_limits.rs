@@ -90,6 +90,18 @@ impl SessionLimits {
         Ok(Reservation { limits: self })
     }
 
+    /// Whether session `id` is live here or restorable from the store.
+    pub async fn exists(&self, id: &str) -> bool {
+        let sid = id.to_owned().into();
+        if self.manager.has_session(&sid).await.unwrap_or(false) {
+            return true;
+        }
+        match &self.store {
+            Some(store) => matches!(store.load(id).await, Ok(Some(_))),
+            None => false,
+        }
+    }
+
     /// Note a session id the server handed out or was asked about.
     pub async fn touch(&self, id: &str) -> Freshness {
         let now = Instant::now();

@@ -170,6 +170,11 @@ pub async fn handle(State(ep): State<Endpoint>, req: Request) -> Response {
             return forward(&ep.sse, req).await;
         };
         if req.method() == Method::DELETE {
+            // rmcp acknowledges a DELETE of any id; an ended or unknown
+            // session is 404, so a client knows its DELETE did nothing.
+            if !limits.exists(&id).await {
+                return session_not_found(None);
+            }
             let res = forward(&ep.sse, req).await;
             limits.forget(&id).await;
             return res;
@@ -217,6 +222,17 @@ pub async fn handle(State(ep): State<Endpoint>, req: Request) -> Response {
     let mut reservation = None;
     if let Some(limits) = &ep.session_limits {
         match parts.headers.get(SESSION_ID).and_then(|v| v.to_str().ok()) {
+            // A session is initialized once; rmcp would answer a second
+            // `initialize` again, as if the session were new.
+            Some(_) if env.method.as_deref() == Some("initialize") => {
+                return envelope::RpcError {
+                    status: StatusCode::BAD_REQUEST,
+                    code: -32600,
+                    message: "Bad Request: this session is already initialized".into(),
+                    id: env.id,
+                }
+                .into_response();
+            }
             Some(id) if limits.touch(id).await == Freshness::Expired => {
                 return session_expired(env.id);
             }
@@ -317,6 +333,17 @@ fn too_many(
     res.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
     res
+}
+
+/// 404 for a session that ended or never existed.
+fn session_not_found(id: Option<serde_json::Value>) -> Response {
+    envelope::RpcError {
+        status: StatusCode::NOT_FOUND,
+        code: -32001,
+        message: "Not Found: Session not found".into(),
+        id,
+    }
+    .into_response()
 }
 
 /// 404 for a session past its lifetime: the client starts a new one.

@@ -54,6 +54,7 @@ mod safety;
 mod sessions;
 mod shutdown;
 mod store;
+mod tasks;
 mod tls;
 mod upstream_fake;
 mod upstream_op;

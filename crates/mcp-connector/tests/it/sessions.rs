@@ -290,3 +290,51 @@ db_test!(
         assert!(r["result"]["content"].is_array());
     }
 );
+
+async fn delete(srv: &TestServer, id: &str) -> (u16, Value) {
+    let res = srv
+        .client
+        .delete(&srv.url)
+        .header("mcp-session-id", id)
+        .header("mcp-protocol-version", LEGACY)
+        .send()
+        .await
+        .expect("sent");
+    let status = res.status().as_u16();
+    (status, read_message(res).await)
+}
+
+db_test!(a_session_is_initialized_once, Opts::sessions(), |srv| {
+    let id = open_session(&srv, json!({})).await;
+    let params = json!({"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "it", "version": "1"}});
+    let res = in_session(&srv, &id, "initialize", params).await;
+    assert_eq!(res.status(), 400);
+    let reply = read_message(res).await;
+    assert_eq!(reply["error"]["code"], -32600, "{reply}");
+    assert_eq!(reply["id"], 2, "{reply}");
+    // The session is still the one it was.
+    let r = read_message(in_session(&srv, &id, "tools/call", count_args()).await).await;
+    assert_eq!(r["result"]["structuredContent"]["count"], 42, "{r}");
+});
+
+db_test!(
+    delete_of_an_ended_or_unknown_session_is_404,
+    Opts::sessions(),
+    |srv| {
+        let (status, reply) = delete(&srv, "no-such-session").await;
+        assert_eq!(status, 404, "{reply}");
+        assert_eq!(reply["error"]["code"], -32001, "{reply}");
+        let id = open_session(&srv, json!({})).await;
+        let (status, _) = delete(&srv, &id).await;
+        assert!((200..300).contains(&status), "{status}");
+        // The second DELETE of the same session, and any request on it: 404.
+        let (status, reply) = delete(&srv, &id).await;
+        assert_eq!(status, 404, "{reply}");
+        assert_eq!(
+            in_session(&srv, &id, "tools/list", json!({}))
+                .await
+                .status(),
+            404
+        );
+    }
+);

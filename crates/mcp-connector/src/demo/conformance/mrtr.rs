@@ -27,7 +27,7 @@ fn request(method: &str, params: Value) -> InputRequest {
     }
 }
 
-fn elicit(message: &str, property: &str, kind: &str) -> InputRequest {
+pub(super) fn elicit(message: &str, property: &str, kind: &str) -> InputRequest {
     request(
         "elicitation/create",
         json!({"mode": "form", "message": message, "requestedSchema": {
@@ -46,7 +46,7 @@ fn roots() -> InputRequest {
     request("roots/list", json!({}))
 }
 
-fn ask(requests: Vec<(&str, InputRequest)>, state: Option<String>) -> ToolReply {
+pub(super) fn ask(requests: Vec<(&str, InputRequest)>, state: Option<String>) -> ToolReply {
     let map: InputRequests = requests
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -55,7 +55,11 @@ fn ask(requests: Vec<(&str, InputRequest)>, state: Option<String>) -> ToolReply 
 }
 
 /// The accepted elicitation content field `field` of answer `key`, if any.
-fn accepted(responses: Option<&InputResponses>, key: &str, field: &str) -> Option<Value> {
+pub(super) fn accepted(
+    responses: Option<&InputResponses>,
+    key: &str,
+    field: &str,
+) -> Option<Value> {
     let answer = responses?.get(key)?;
     if answer.get("action")?.as_str()? != "accept" {
         return None;
