@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::auth::{self, Auth};
 use crate::catalog::Catalog;
@@ -434,7 +434,14 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            TraceLayer::new_for_http()
+                // A 5xx is logged where it happens, with its cause (ERROR for
+                // an internal fault, WARN for a readiness probe that fails);
+                // the trace layer's own line about it is a WARN, so that a
+                // load balancer probing a replica whose database is down
+                // does not fill the log with errors.
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::WARN))
+                .make_span_with(|req: &Request| {
                 // Method, path and request id only: never headers, query or body.
                 let id = req
                     .headers()

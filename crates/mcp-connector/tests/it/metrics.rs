@@ -476,3 +476,75 @@ async fn serve_logs_the_banner_and_one_line_per_tool_call() {
     assert_eq!(sample(&text, OK), Some(1.0), "{text}");
     child.stop();
 }
+
+/// `/readyz` failing (here: a declared database that does not answer) is logged
+/// at WARN, naming the source, and never at ERROR: a load balancer probes it
+/// every few seconds.
+#[tokio::test]
+async fn a_failing_readiness_probe_is_a_warning_not_an_error() {
+    use std::io::{BufRead as _, BufReader};
+    let dir = tempfile::tempdir().expect("tmp");
+    // A port nothing listens on: bind, note it, close.
+    let closed = free_port();
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sources.hr]\nurl = \"postgres://u@127.0.0.1:{closed}/x\"\n\n[[tools]]\nname = \"count_people\"\nsource = \"hr\"\ndescription = \"Counts people.\"\nstatement = \"SELECT 1 AS n\"\ncolumns = {{ n = \"integer\" }}\n"
+        ),
+    )
+    .expect("config");
+    let child = crate::common::binary()
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--database-url")
+        .arg(format!("sqlite://{}", dir.path().join("s.db").display()))
+        .env("RUST_LOG", "info")
+        .env("MCP_CONNECTOR_LOG_FORMAT", "text")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut child = KillOnDrop(child);
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.0.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).expect("the banner");
+        if let Some(rest) = line.split("bound=").nth(1) {
+            break rest.split_whitespace().next().expect("address").to_owned();
+        }
+    };
+    let res = reqwest::get(format!("http://{addr}/readyz"))
+        .await
+        .expect("probe");
+    assert_eq!(res.status(), 503);
+    assert!(res.text().await.expect("body").contains("`hr`"));
+    // Everything the probe logged (it answered, so its lines are written).
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+        lines.push(line);
+    }
+    let about: Vec<&String> = lines.iter().filter(|l| l.contains("/readyz")).collect();
+    assert!(
+        about
+            .iter()
+            .any(|l| l.contains(" WARN ") && l.contains("source down")),
+        "{lines:#?}"
+    );
+    assert!(
+        about
+            .iter()
+            .any(|l| l.contains(" WARN ") && l.contains("503")),
+        "{lines:#?}"
+    );
+    assert!(!about.iter().any(|l| l.contains(" ERROR ")), "{lines:#?}");
+    child.stop();
+}
