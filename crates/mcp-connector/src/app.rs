@@ -130,6 +130,11 @@ impl AppState {
                     .as_ref()
                     .map(|u| Arc::from(u.origin().ascii_serialization())),
                 approval_wait: Duration::from_secs(config.safety.approval_wait_secs),
+                // The answer must leave before the request times out.
+                approval_url_wait: config
+                    .request_timeout
+                    .saturating_sub(Duration::from_secs(5))
+                    .max(Duration::from_secs(1)),
                 metrics,
                 tasks: Default::default(),
             },

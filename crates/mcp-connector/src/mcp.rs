@@ -6,11 +6,13 @@
 //!   the `Accept` leniency real clients need.
 //! * [`pagination`]: sealed list cursors.
 //! * [`guard`], [`approval`]: which tools are served, and the confirmation
-//!   or out-of-band approval of destructive ones.
+//!   or out-of-band approval of destructive ones; [`approval_view`] is the
+//!   `ui://` view MCP Apps hosts show beside a pending approval.
 //!
 //! Design notes are in `README.md` beside this file.
 
 pub mod approval;
+pub mod approval_view;
 pub mod call_report;
 pub mod envelope;
 pub mod gate;

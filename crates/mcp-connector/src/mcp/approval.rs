@@ -12,14 +12,20 @@
 //! and runs once; any other call finds nothing to spend and gets its own
 //! request. With `safety.approval_wait_secs` the first call waits for the
 //! decision instead, reporting progress, and runs as soon as it is made.
+//! A client that declares URL-mode elicitation (2025-11-25) in a stateful
+//! session is asked to open the page itself ([`by_url`]); the call then
+//! waits for the decision the same way.
 
 use std::time::Duration;
 
 use mcp_connector_security::{random_token, sha256_hex};
-use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock, JsonObject, Tool};
+use rmcp::model::{
+    CallToolResponse, CallToolResult, ContentBlock, ElicitRequestParams, ElicitationAction,
+    JsonObject, Tool,
+};
 use serde_json::{Value, json};
 
-use super::gate::{Gate, refusal};
+use super::gate::{Gate, declined, refusal};
 use crate::audit::AuditSink;
 use crate::auth::Principal;
 use crate::auth::approve::{self as page, Step};
@@ -41,6 +47,12 @@ pub struct Context<'a> {
     pub origin: Option<&'a str>,
     /// `safety.approval_wait_secs`.
     pub wait: Duration,
+    /// How long a call whose client opened the page (URL-mode elicitation)
+    /// waits for the decision: just under `server.request_timeout_secs`.
+    pub url_wait: Duration,
+    /// The client renders MCP Apps views: a pending answer carries the
+    /// details [`super::approval_view`] shows.
+    pub view: bool,
 }
 
 /// Arguments as canonical JSON: object keys sorted at every depth, no
@@ -104,7 +116,7 @@ pub async fn gate(
     };
     let canonical = canonical_json(args);
     let key = key_of(principal, name, &canonical);
-    match step(ctx, &key, &canonical, ttl, c).await {
+    match step(ctx, tool, &key, &canonical, ttl, c).await {
         Ok(Some(gate)) => gate,
         Ok(None) => refusal(name),
         Err(e) => {
@@ -127,33 +139,122 @@ fn key_of(p: &Principal, tool: &str, canonical: &str) -> ApprovalKey {
 
 async fn step(
     ctx: &ToolCtx,
+    tool: &Tool,
     key: &ApprovalKey,
     canonical: &str,
     ttl: i64,
     c: &Context<'_>,
 ) -> Result<Option<Gate>, crate::store::StoreError> {
-    let now = crate::clock::unix_now();
-    let found = c.db.live_approval(key, now).await?;
-    let approval = match found {
-        Some(a) if a.status == ApprovalStatus::Approved => {
-            if spend(&a, ctx, c).await? {
-                return Ok(Some(Gate::Proceed));
-            }
-            // Another repeat spent it first: this call needs its own.
-            create(ctx, key, canonical, ttl, c).await?
-        }
-        Some(a) => a,
-        None => create(ctx, key, canonical, ttl, c).await?,
+    let Some(approval) = open_request(ctx, key, canonical, ttl, c).await? else {
+        return Ok(Some(Gate::Proceed));
     };
     if !c.wait.is_zero()
-        && let Some(gate) = wait_for(ctx, &approval, c).await?
+        && let Some(gate) = wait_for(ctx, &approval, c, c.wait).await?
     {
         return Ok(Some(gate));
     }
     let Some(origin) = c.origin else {
         return Ok(None);
     };
-    Ok(Some(pending(&key.tool, &approval, origin)))
+    Ok(Some(pending(tool, &approval, origin, c).await))
+}
+
+/// The live request for this exact call, or a new one; `None` when an
+/// approved one was found and spent by this call (it may run).
+async fn open_request(
+    ctx: &ToolCtx,
+    key: &ApprovalKey,
+    canonical: &str,
+    ttl: i64,
+    c: &Context<'_>,
+) -> Result<Option<Approval>, crate::store::StoreError> {
+    let now = crate::clock::unix_now();
+    match c.db.live_approval(key, now).await? {
+        Some(a) if a.status == ApprovalStatus::Approved => {
+            if spend(&a, ctx, c).await? {
+                return Ok(None);
+            }
+            // Another repeat spent it first: this call needs its own.
+            create(ctx, key, canonical, ttl, c).await.map(Some)
+        }
+        Some(a) => Ok(Some(a)),
+        None => create(ctx, key, canonical, ttl, c).await.map(Some),
+    }
+}
+
+/// URL-mode elicitation: the client is asked to open the approval page
+/// (the same page, the same signed-in person), then the call waits for the
+/// decision and runs once approved. If the client cannot open it, or the
+/// wait runs out, the answer is the ordinary link.
+pub async fn by_url(
+    ctx: &ToolCtx,
+    tool: &Tool,
+    args: &JsonObject,
+    ttl: i64,
+    c: &Context<'_>,
+) -> Gate {
+    let name = tool.name.as_ref();
+    let (Some(principal), Some(origin)) = (ctx.principal(), c.origin) else {
+        return refusal(name);
+    };
+    let canonical = canonical_json(args);
+    let key = key_of(principal, name, &canonical);
+    let approval = match open_request(ctx, &key, &canonical, ttl, c).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return Gate::Proceed,
+        Err(e) => {
+            tracing::error!(tool = name, error = %e, "approval request failed");
+            return refusal(name);
+        }
+    };
+    match open_in_browser(ctx, tool, &approval, origin, c.url_wait).await {
+        Some(ElicitationAction::Accept) => {}
+        Some(_) => return declined(name),
+        None => return pending(tool, &approval, origin, c).await,
+    }
+    match wait_for(ctx, &approval, c, c.url_wait).await {
+        Ok(Some(gate)) => gate,
+        Ok(None) => pending(tool, &approval, origin, c).await,
+        Err(e) => {
+            tracing::error!(tool = name, error = %e, "approval wait failed");
+            refusal(name)
+        }
+    }
+}
+
+/// Ask the client to open the page; the user's answer to that, `None` if
+/// the request failed or was not answered within `wait`.
+async fn open_in_browser(
+    ctx: &ToolCtx,
+    tool: &Tool,
+    a: &Approval,
+    origin: &str,
+    wait: Duration,
+) -> Option<ElicitationAction> {
+    let title = tool
+        .annotations
+        .as_ref()
+        .and_then(|t| t.title.clone())
+        .unwrap_or_else(|| tool.name.to_string());
+    let params = ElicitRequestParams::UrlElicitationParams {
+        meta: None,
+        message: format!(
+            "\"{title}\" changes data and needs your approval. Open the page, check the details \
+             and approve or reject it; nothing runs until you do."
+        ),
+        url: page::url(origin, &a.id),
+        // Unique per request, and the approval's own id: what the page shows.
+        elicitation_id: a.id.clone(),
+    };
+    let asked = ctx.request.peer.create_elicitation(params);
+    match tokio::time::timeout(wait, asked).await {
+        Ok(Ok(r)) => Some(r.action),
+        Ok(Err(e)) => {
+            tracing::info!(tool = %tool.name, error = %e, "URL elicitation failed");
+            None
+        }
+        Err(_) => None,
+    }
 }
 
 /// Spend `a`; `true` if this call may run. The audit record of the use
@@ -205,15 +306,16 @@ async fn create(
     Ok(a)
 }
 
-/// `approval_wait_secs`: wait for the decision, reporting progress. `Some`
-/// once decided (run, or the rejection); `None` when the wait ran out.
+/// Wait up to `wait` for the decision, reporting progress. `Some` once
+/// decided (run, or the rejection); `None` when the wait ran out.
 async fn wait_for(
     ctx: &ToolCtx,
     a: &Approval,
     c: &Context<'_>,
+    wait: Duration,
 ) -> Result<Option<Gate>, crate::store::StoreError> {
     let started = tokio::time::Instant::now();
-    let deadline = started + c.wait;
+    let deadline = started + wait;
     let mut next_progress = started;
     let url = c.origin.map(|o| page::url(o, &a.id)).unwrap_or_default();
     while tokio::time::Instant::now() < deadline {
@@ -221,7 +323,7 @@ async fn wait_for(
             let waited = started.elapsed().as_secs_f64();
             ctx.progress(
                 waited,
-                Some(c.wait.as_secs_f64()),
+                Some(wait.as_secs_f64()),
                 &format!("Waiting for a person to approve at {url}"),
             )
             .await;
@@ -264,17 +366,30 @@ fn rejected(tool: &str) -> Gate {
 
 /// The answer while a request waits for its decision: an ordinary result
 /// (the call did not fail) that tells the model what to show the user.
-fn pending(tool: &str, a: &Approval, origin: &str) -> Gate {
+async fn pending(tool: &Tool, a: &Approval, origin: &str, c: &Context<'_>) -> Gate {
+    let name = tool.name.as_ref();
     let url = page::url(origin, &a.id);
     let expires = page::rfc3339(a.expires_at);
     let text = format!(
-        "Nothing was changed yet: `{tool}` needs a person's approval before it runs. \
+        "Nothing was changed yet: `{name}` needs a person's approval before it runs. \
          Show the user this link and ask them to open it, check the details and approve: {url}\n\
-         After they have approved, call `{tool}` again with exactly the same arguments; it then runs once. \
+         After they have approved, call `{name}` again with exactly the same arguments; it then runs once. \
          The link expires at {expires}."
     );
     let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
     result.structured_content = Some(json!({"approval_url": url, "expires_at": expires}));
+    if c.view {
+        let client = c.db.client(&a.key.client_id).await.ok().flatten();
+        let arguments: JsonObject = serde_json::from_str(&a.arguments).unwrap_or_default();
+        result.meta = Some(super::approval_view::meta(&super::approval_view::Details {
+            tool,
+            client_id: &a.key.client_id,
+            client_name: client.as_ref().map(|c| c.name.as_str()),
+            arguments: &arguments,
+            approval_url: &url,
+            expires_at: &expires,
+        }));
+    }
     Gate::Pending(CallToolResponse::Complete(result))
 }
 

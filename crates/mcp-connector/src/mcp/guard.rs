@@ -14,7 +14,9 @@
 //!   today, any stateless legacy client) gets the tool's policy: approved
 //!   by a person in the browser ([`super::approval`], the default when users
 //!   sign in to the connector), refused with a message saying how to enable
-//!   it (the default otherwise), or allowed.
+//!   it (the default otherwise), or allowed. A client that declares
+//!   URL-mode elicitation in a stateful session is asked to open that
+//!   approval page itself.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -77,12 +79,17 @@ impl ToolPolicy {
     /// The definition `tools/list` shows: a tool answered with an approval
     /// link may return `{approval_url, expires_at}` as its structured
     /// content, so its output schema says so (clients validate it).
-    pub fn listed(&self, tool: &Tool) -> Tool {
+    /// With `view`, such a tool also links the approval view for MCP Apps
+    /// hosts ([`super::approval_view`]).
+    pub fn listed(&self, tool: &Tool, view: bool) -> Tool {
         let mut tool = tool.clone();
         if is_destructive(&tool) && self.unconfirmed(&tool.name) == Unconfirmed::Approve {
             tool.output_schema = tool
                 .output_schema
                 .map(|s| std::sync::Arc::new(super::approval::widen_output_schema(&s)));
+            if view {
+                super::approval_view::link(&mut tool);
+            }
         }
         tool
     }
@@ -182,6 +189,17 @@ pub async fn confirm(
     let name = tool.name.as_ref();
     let can_elicit = ctx.client_capabilities.elicitation.is_some();
     let modern = ctx.request.meta.protocol_version().is_some();
+    let can_open_url = ctx
+        .client_capabilities
+        .elicitation
+        .as_ref()
+        .is_some_and(|e| e.url.is_some());
+    // URL mode wins over a form where the tool is to be approved: a person
+    // signed in to the connector decides on the page, not the client's UI.
+    if can_open_url && sessions && !modern && policy.unconfirmed(name) == Unconfirmed::Approve {
+        let ttl = policy.approval_ttl(name);
+        return super::approval::by_url(ctx, tool, args, ttl, &seal.approval).await;
+    }
     if can_elicit && modern {
         return confirm_by_round_trip(ctx, tool, args, seal).await;
     }

@@ -58,6 +58,9 @@ pub struct Shared {
     pub public_origin: Option<Arc<str>>,
     /// `safety.approval_wait_secs`.
     pub approval_wait: Duration,
+    /// How long a call waits for the decision after its client opened the
+    /// approval page (URL-mode elicitation).
+    pub approval_url_wait: Duration,
     /// Tool calls are counted here (see [`crate::telemetry::metrics`]).
     pub metrics: crate::telemetry::Metrics,
     /// Tasks running on this replica (their state is in `db`).
@@ -201,6 +204,18 @@ impl ConnectorHandler {
         principal.is_none_or(|p| p.ceiling.contains(needed_scope(served, tool)))
     }
 
+    /// What the client declared, and whether that is known: a stateless
+    /// legacy request carries no capabilities (its `initialize` was
+    /// another request), a session or a 2026-07-28 request does.
+    fn client_capabilities(&self, ctx: &RequestContext<RoleServer>) -> (ClientCapabilities, bool) {
+        if let Some(caps) = ctx.meta.client_capabilities() {
+            return (caps, true);
+        }
+        let known = self.shared.sessions;
+        let caps = ctx.peer.peer_info().map(|i| i.capabilities.clone());
+        (caps.unwrap_or_default(), known)
+    }
+
     /// `tools/call` without the audit record ([`ServerHandler::call_tool`]
     /// adds it); `audit` collects what only this function sees.
     async fn run_tool(
@@ -239,11 +254,8 @@ impl ConnectorHandler {
         // In flight: `call_tool` holds the one token for the whole call.
         let started = Instant::now();
         let cancelled = ctx.ct.clone();
-        let client_capabilities = ctx
-            .meta
-            .client_capabilities()
-            .or_else(|| ctx.peer.peer_info().map(|i| i.capabilities.clone()))
-            .unwrap_or_default();
+        let (client_capabilities, known) = self.client_capabilities(&ctx);
+        let view = super::approval_view::wanted(&client_capabilities, known);
         let tool_ctx = ToolCtx {
             log_level: self.log_threshold(&ctx),
             client_capabilities,
@@ -261,6 +273,8 @@ impl ConnectorHandler {
                 audit: &self.shared.audit,
                 origin: self.shared.public_origin.as_deref(),
                 wait: self.shared.approval_wait,
+                url_wait: self.shared.approval_url_wait,
+                view,
             },
         };
         let gate = guard::confirm(
@@ -412,12 +426,14 @@ impl ServerHandler for ConnectorHandler {
         let served = self.shared.live.load();
         let policy = &served.policy;
         let principal = principal(&ctx);
+        let (caps, known) = self.client_capabilities(&ctx);
+        let view = super::approval_view::wanted(&caps, known);
         let all: Vec<_> = served
             .catalog
             .tools()
             .definitions()
             .filter(|t| policy.serves(t) && Self::visible_to(&served, t, principal))
-            .map(|t| policy.listed(t))
+            .map(|t| policy.listed(t, view))
             .collect();
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
         let (tools, next) = page(&self.shared.sealer, "tools/list", &all, cursor)?;
@@ -498,6 +514,10 @@ impl ServerHandler for ConnectorHandler {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         let _in_flight = self.shared.in_flight.token();
+        let origin = self.shared.public_origin.as_deref();
+        if let Some(view) = super::approval_view::read(&request.uri, origin) {
+            return Ok(view.into());
+        }
         let served = self.shared.live.load();
         served
             .catalog

@@ -43,7 +43,7 @@ pub(crate) async fn remove(srv: &TestServer, token: &str, id: i64) -> Value {
     call(srv, token, "remove_employee", json!({"id": id})).await
 }
 
-async fn engineering(srv: &TestServer, token: &str) -> i64 {
+pub(crate) async fn engineering(srv: &TestServer, token: &str) -> i64 {
     let r = call(
         srv,
         token,
@@ -71,12 +71,12 @@ pub(crate) fn link(srv: &TestServer, r: &Value) -> String {
     url
 }
 
-fn path_of(srv: &TestServer, url: &str) -> String {
+pub(crate) fn path_of(srv: &TestServer, url: &str) -> String {
     url.strip_prefix(&srv.base).unwrap().to_owned()
 }
 
 /// Sign `username` in at `/signin`; the browser's cookies.
-async fn sign_in(srv: &TestServer, username: &str) -> Jar {
+pub(crate) async fn sign_in(srv: &TestServer, username: &str) -> Jar {
     let mut jar = Jar::default();
     let page = get(srv, &jar, "/signin?return_to=%2F").await;
     jar.take(&page);
@@ -100,7 +100,7 @@ async fn sign_in(srv: &TestServer, username: &str) -> Jar {
     jar
 }
 
-async fn get(srv: &TestServer, jar: &Jar, path: &str) -> reqwest::Response {
+pub(crate) async fn get(srv: &TestServer, jar: &Jar, path: &str) -> reqwest::Response {
     srv.client
         .get(format!("{}{path}", srv.base))
         .header("cookie", jar.header())
@@ -121,7 +121,12 @@ async fn post(srv: &TestServer, jar: &Jar, path: &str, form: &[(&str, &str)]) ->
 }
 
 /// Open the page and post `decision` with its CSRF token; the response.
-async fn decide(srv: &TestServer, jar: &mut Jar, path: &str, decision: &str) -> reqwest::Response {
+pub(crate) async fn decide(
+    srv: &TestServer,
+    jar: &mut Jar,
+    path: &str,
+    decision: &str,
+) -> reqwest::Response {
     let page = get(srv, jar, path).await;
     assert_eq!(page.status().as_u16(), 200);
     jar.take(&page);
@@ -130,13 +135,13 @@ async fn decide(srv: &TestServer, jar: &mut Jar, path: &str, decision: &str) -> 
     post(srv, jar, path, &[("csrf", &csrf), ("decision", decision)]).await
 }
 
-async fn status_of(srv: &TestServer, url: &str) -> String {
+pub(crate) async fn status_of(srv: &TestServer, url: &str) -> String {
     let id = url.rsplit('/').next().unwrap();
     let a = srv.state.db.approval(id).await.unwrap().unwrap();
     a.status.as_str().to_owned()
 }
 
-async fn approval_events(srv: &TestServer) -> Vec<String> {
+pub(crate) async fn approval_events(srv: &TestServer) -> Vec<String> {
     let rows = mcp_connector::audit::store::since(&srv.state.db, 0, 10_000)
         .await
         .unwrap();
@@ -532,7 +537,7 @@ db_test!(
 );
 
 /// The interop venv's Python (`interop/setup.sh` makes it; `INTEROP_VENV` moves it).
-fn python() -> std::path::PathBuf {
+pub(crate) fn python() -> std::path::PathBuf {
     let venv = std::env::var("INTEROP_VENV").map_or_else(
         |_| {
             std::path::PathBuf::from(std::env::var("HOME").unwrap())

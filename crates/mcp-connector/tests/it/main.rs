@@ -8,7 +8,9 @@ mod idp;
 
 mod admin_browser;
 mod admin_console;
+mod approval_view;
 mod approvals;
+mod approvals_url;
 mod audit;
 mod cli;
 mod company_tools;
