@@ -19,6 +19,7 @@ pub mod gate;
 pub mod guard;
 pub mod handler;
 pub mod live;
+pub mod negotiate;
 pub mod pagination;
 pub mod session_limits;
 pub mod transport;

@@ -5,11 +5,9 @@
 //! `initialize`-based 2025-03-26 … 2025-11-25 revisions, stateless or with
 //! sessions. Around it this module adds what real clients need:
 //!
-//! * `Accept` leniency. rmcp answers 406 unless a POST lists both
-//!   `application/json` and `text/event-stream`; Anthropic's relay has been
-//!   seen sending only `text/event-stream`, and other clients `*/*`. We
-//!   normalise the header and route to a service whose response format the
-//!   client accepts (JSON when it allows JSON, SSE when it asked only for SSE).
+//! * Content negotiation ([`super::negotiate`]): the answer is in a media
+//!   type the client accepts (JSON only, event stream only, or either), and
+//!   406 when it accepts neither.
 //! * The held-open GET stream in stateless mode (see [`crate::http::stream`]).
 
 use std::sync::Arc;
@@ -27,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::envelope;
 use super::handler::{ConnectorHandler, Shared};
 use super::live::{Decided, Served};
+use super::negotiate::{self, Accepts};
 use super::session_limits::{Freshness, SessionLimits};
 use crate::http::rate_limit::{RateLimiter, Subject};
 use crate::http::stream::idle_event_stream;
@@ -128,36 +127,6 @@ impl Endpoint {
     }
 }
 
-/// What a POST's `Accept` header allows.
-#[derive(Debug, PartialEq, Eq)]
-enum Accepts {
-    /// JSON is acceptable (explicitly, by wildcard, or no header at all).
-    Json,
-    /// Only an event stream is acceptable.
-    SseOnly,
-}
-
-fn classify_accept(value: Option<&HeaderValue>) -> Accepts {
-    let Some(text) = value.and_then(|v| v.to_str().ok()) else {
-        return Accepts::Json;
-    };
-    let mut sse = false;
-    for range in text.split(',') {
-        let media = range
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        match media.as_str() {
-            "application/json" | "application/*" | "*/*" | "" => return Accepts::Json,
-            "text/event-stream" => sse = true,
-            _ => {}
-        }
-    }
-    if sse { Accepts::SseOnly } else { Accepts::Json }
-}
-
 const BOTH: HeaderValue = HeaderValue::from_static("application/json, text/event-stream");
 
 /// `ANY /mcp`.
@@ -253,13 +222,17 @@ pub async fn handle(State(ep): State<Endpoint>, req: Request) -> Response {
             None => {}
         }
     }
-    let accepts = classify_accept(parts.headers.get(header::ACCEPT));
+    let accepts = negotiate::classify(parts.headers.get(header::ACCEPT));
     parts.headers.insert(header::ACCEPT, BOTH);
     let service = match accepts {
-        Accepts::Json => &ep.json,
+        Accepts::Both | Accepts::JsonOnly => &ep.json,
         Accepts::SseOnly => &ep.sse,
+        Accepts::Neither => return negotiate::not_acceptable(env.id),
     };
-    let res = forward(service, Request::from_parts(parts, Body::from(bytes))).await;
+    let mut res = forward(service, Request::from_parts(parts, Body::from(bytes))).await;
+    if accepts == Accepts::JsonOnly {
+        res = negotiate::fold_into_json(res, env.id.as_ref()).await;
+    }
     if let (Some(limits), Some(_)) = (&ep.session_limits, reservation) {
         // The session's lifetime starts with the id rmcp hands out.
         if let Some(id) = res.headers().get(SESSION_ID).and_then(|v| v.to_str().ok()) {
@@ -359,26 +332,4 @@ fn session_expired(id: Option<serde_json::Value>) -> Response {
 
 async fn forward(service: &Service, req: Request) -> Response {
     service.handle(req).await.map(Body::new)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn accept_classification() {
-        let v = |s: &'static str| HeaderValue::from_static(s);
-        assert_eq!(classify_accept(None), Accepts::Json);
-        assert_eq!(classify_accept(Some(&v("*/*"))), Accepts::Json);
-        assert_eq!(classify_accept(Some(&v("application/json"))), Accepts::Json);
-        assert_eq!(
-            classify_accept(Some(&v("text/event-stream"))),
-            Accepts::SseOnly
-        );
-        assert_eq!(
-            classify_accept(Some(&v("text/event-stream;q=1, application/json;q=0.5"))),
-            Accepts::Json
-        );
-        assert_eq!(classify_accept(Some(&v("text/html"))), Accepts::Json);
-    }
 }

@@ -30,6 +30,7 @@ mod guarded_writes;
 mod id_jag;
 mod limits;
 mod metrics;
+mod negotiation;
 mod network;
 mod oauth_admin;
 mod oauth_audit;
